@@ -1,0 +1,1 @@
+/* agent/buf.c */

@@ -1,0 +1,35 @@
+/* buf.h: a growable byte buffer with an optional hard limit. */
+#ifndef PIPIT_BUF_H
+#define PIPIT_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct buf {
+    char *data;                         /* NUL-terminated when len < cap */
+    size_t len;                         /* bytes used */
+    size_t cap;                         /* bytes allocated */
+};
+
+#define BUF_INIT { NULL, 0, 0 }
+
+/* Make room for n more bytes. Returns 0 or PIPIT_ENOMEM. */
+int buf_reserve(struct buf *b, size_t n);
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_puts(struct buf *b, const char *s);
+int buf_putc(struct buf *b, char c);
+int buf_printf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+/* Append s as a JSON string literal (with quotes), escaping as RFC 8259
+ * requires; invalid UTF-8 bytes become U+FFFD. */
+int buf_json_str(struct buf *b, const char *s, size_t n);
+/* Append a double in the shortest form that reads back equal; non-finite
+ * values become the JSON strings "NaN", "+Inf", "-Inf". */
+int buf_json_num(struct buf *b, double v);
+/* Give up the storage; the caller frees the returned pointer with free(). */
+char *buf_steal(struct buf *b);
+void buf_reset(struct buf *b);          /* len = 0, keep storage */
+void buf_free(struct buf *b);
+
+#endif

@@ -1,0 +1,1 @@
+/* agent/cmd_check.c */

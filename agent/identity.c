@@ -1,0 +1,1 @@
+/* agent/identity.c */

@@ -1,0 +1,49 @@
+/* loader.h: find, check and dlopen plugin files; one record per loaded file. */
+#ifndef PIPIT_LOADER_H
+#define PIPIT_LOADER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <pipit/plugin.h>
+
+/* One plugin file, loaded once per process and never unloaded. */
+struct loader_plugin {
+    char *path;                         /* path as resolved */
+    void *dl;                           /* dlopen handle */
+    struct pipit_plugin desc;           /* zeroed copy of the descriptor */
+};
+
+/*
+ * Path of the plugin `name` of the given kind in dir: "<dir>/<prefix>_<name>.so"
+ * with prefix "in", "out" or "act" (kind is PIPIT_COLLECTOR, PIPIT_OUTPUT or
+ * PIPIT_ACTION). A name containing '/' is taken as a path as it is.
+ * Returns a string to free(), or NULL on out of memory.
+ */
+char *loader_resolve(const char *dir, unsigned kind, const char *name);
+
+/*
+ * Check that path and every directory above it are safe to load code from:
+ * owned by root or by the daemon's user, not writable by group or others
+ * (a root-owned sticky directory such as /tmp is allowed), a regular file.
+ * On refusal returns PIPIT_EPERM (or PIPIT_ENOENT) with a reason in err.
+ */
+int loader_check_path(const char *path, char *err, size_t errlen);
+
+/*
+ * Load the plugin at path: permission check, dlopen(RTLD_NOW|RTLD_LOCAL) of
+ * the file descriptor that was checked, the entry symbol, magic, ABI major
+ * equal and minor not newer than the host, struct_size not larger than the
+ * host's, required fields for the declared kinds, then load(api). The same
+ * file is loaded only once: later calls return the same record.
+ *
+ * Returns the record (owned by the loader, valid for the process's life) or
+ * NULL with a reason naming the file in err.
+ */
+const struct loader_plugin *loader_open(const char *path,
+                                        const struct pipit_api *api,
+                                        char *err, size_t errlen);
+
+/* Forget every loaded file (for tests; handles are dlclose'd). */
+void loader_reset(void);
+
+#endif

@@ -1,0 +1,2 @@
+/* pipit.c */
+int main(void) { return 0; }

@@ -1,0 +1,2 @@
+/* pipitd.c */
+int main(void) { return 0; }
