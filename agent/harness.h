@@ -2,6 +2,7 @@
 #ifndef PIPIT_HARNESS_H
 #define PIPIT_HARNESS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include "buf.h"
 #include "instance.h"
@@ -12,6 +13,7 @@ struct harness {
     struct pipit_instance *ins;
     struct buf out;                     /* every JSON line emitted, in order */
     uint32_t records;
+    bool loop_open, host_open;
     char host_name[256];
     char state_dir[4096];               /* private temporary directory */
 };

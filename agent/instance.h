@@ -46,6 +46,7 @@ struct instance_host {
     bool foreign_ready;
     pthread_mutex_t foreign_mu;
     struct foreign_item *foreign_head, **foreign_tail;
+    size_t foreign_bytes;               /* queued, under foreign_mu */
 };
 
 enum instance_state {

@@ -1,1 +1,195 @@
-/* agent/record.c */
+/* record.c: checking records from plugins and encoding them as JSON lines (docs/records.md). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "record.h"
+
+#define RECORD_MIN_SIZE \
+    (offsetof(struct pipit_record, status) + sizeof(const char *))
+#define RECORD_MAX_LABELS 64
+
+static const char *const kind_names[] = {
+    [PIPIT_METRIC] = "metric", [PIPIT_LOG] = "log",
+    [PIPIT_COST] = "cost",     [PIPIT_EVENT] = "event",
+};
+
+static const char *const type_names[] = {
+    [PIPIT_GAUGE] = "gauge", [PIPIT_COUNTER] = "counter",
+    [PIPIT_HISTOGRAM] = "histogram",
+};
+
+static const char *const level_names[] = {
+    [PIPIT_LOG_ERROR] = "error", [PIPIT_LOG_WARN] = "warn",
+    [PIPIT_LOG_INFO] = "info",   [PIPIT_LOG_DEBUG] = "debug",
+    [PIPIT_LOG_TRACE] = "trace",
+};
+
+const char *record_kind_name(int kind)
+{
+    if (kind < PIPIT_METRIC || kind > PIPIT_RECORD_KIND_MAX)
+        return NULL;
+    return kind_names[kind];
+}
+
+int record_kind_parse(const char *name)
+{
+    for (int k = PIPIT_METRIC; k <= PIPIT_RECORD_KIND_MAX; k++)
+        if (strcmp(name, kind_names[k]) == 0)
+            return k;
+    return 0;
+}
+
+int64_t record_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return PIPIT_EINVAL; } while (0)
+
+/*
+ * Check rec for its kind. Every string a kind requires must be non-NULL and
+ * non-empty; labels must have keys, values and no duplicate keys; histogram
+ * bounds must ascend with cumulative counts that never decrease.
+ */
+int record_check(const struct pipit_record *rec, char *err, size_t errlen)
+{
+    if (!rec)
+        FAIL("record is NULL");
+    if (rec->struct_size < RECORD_MIN_SIZE)
+        FAIL("record struct_size %zu is smaller than ABI 1.0's %zu",
+             rec->struct_size, (size_t)RECORD_MIN_SIZE);
+    if (!record_kind_name(rec->kind))
+        FAIL("unknown record kind %d", rec->kind);
+    if (rec->nlabels > RECORD_MAX_LABELS)
+        FAIL("%zu labels, more than %d", rec->nlabels, RECORD_MAX_LABELS);
+    if (rec->nlabels && !rec->labels)
+        FAIL("nlabels is %zu but labels is NULL", rec->nlabels);
+    for (size_t i = 0; i < rec->nlabels; i++) {
+        const struct pipit_label *l = &rec->labels[i];
+        if (!l->key || !*l->key || !l->value)
+            FAIL("label %zu has no key or no value", i);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(rec->labels[j].key, l->key) == 0)
+                FAIL("label key \"%s\" given twice", l->key);
+    }
+    switch (rec->kind) {
+    case PIPIT_METRIC:
+        if (!rec->name || !*rec->name)
+            FAIL("metric without a name");
+        if (rec->metric_type < PIPIT_GAUGE || rec->metric_type > PIPIT_HISTOGRAM)
+            FAIL("metric \"%s\" has unknown type %d", rec->name, rec->metric_type);
+        if (rec->metric_type == PIPIT_HISTOGRAM) {
+            if (rec->nbuckets == 0 || !rec->bucket_bounds || !rec->bucket_counts)
+                FAIL("histogram \"%s\" without buckets", rec->name);
+            for (size_t i = 1; i < rec->nbuckets; i++)
+                if (!(rec->bucket_bounds[i] > rec->bucket_bounds[i - 1]) ||
+                    rec->bucket_counts[i] < rec->bucket_counts[i - 1])
+                    FAIL("histogram \"%s\": bucket %zu out of order", rec->name, i);
+        }
+        break;
+    case PIPIT_LOG:
+        if (!rec->message)
+            FAIL("log record without a message");
+        if (rec->level && (rec->level < PIPIT_LOG_ERROR || rec->level > PIPIT_LOG_TRACE))
+            FAIL("log record with unknown level %d", rec->level);
+        break;
+    case PIPIT_COST:
+        if (!rec->currency || strlen(rec->currency) != 3)
+            FAIL("cost record needs a 3-letter currency code");
+        if (!isfinite(rec->amount))
+            FAIL("cost amount is not a finite number");
+        break;
+    case PIPIT_EVENT:
+        if (!rec->name || !*rec->name)
+            FAIL("event without a name");
+        break;
+    }
+    return PIPIT_OK;
+}
+
+static int put_key_str(struct buf *b, const char *key, const char *s)
+{
+    buf_printf(b, ",\"%s\":", key);
+    return buf_json_str(b, s, strlen(s));
+}
+
+static int put_key_num(struct buf *b, const char *key, double v)
+{
+    buf_printf(b, ",\"%s\":", key);
+    return buf_json_num(b, v);
+}
+
+/*
+ * Encode one record as a JSON line. Key order is fixed (kind, time, host,
+ * instance, then the kind's fields, labels last) so equal records encode to
+ * equal bytes. Returns PIPIT_OK or PIPIT_ENOMEM.
+ */
+int record_encode_json(struct buf *out, const struct pipit_record *rec,
+                       const char *host, const char *instance, int64_t now_ns)
+{
+    size_t start = out->len;
+    int64_t t = rec->time_ns ? rec->time_ns : now_ns;
+
+    buf_printf(out, "{\"kind\":\"%s\",\"time\":%lld", kind_names[rec->kind],
+               (long long)t);
+    put_key_str(out, "host", host ? host : "");
+    put_key_str(out, "instance", instance ? instance : "");
+    switch (rec->kind) {
+    case PIPIT_METRIC:
+        put_key_str(out, "name", rec->name);
+        buf_printf(out, ",\"type\":\"%s\"", type_names[rec->metric_type]);
+        if (rec->metric_type == PIPIT_HISTOGRAM) {
+            buf_puts(out, ",\"buckets\":[");
+            for (size_t i = 0; i < rec->nbuckets; i++) {
+                buf_puts(out, i ? ",{\"le\":" : "{\"le\":");
+                buf_json_num(out, rec->bucket_bounds[i]);
+                buf_printf(out, ",\"count\":%llu}",
+                           (unsigned long long)rec->bucket_counts[i]);
+            }
+            buf_putc(out, ']');
+            put_key_num(out, "sum", rec->sum);
+            buf_printf(out, ",\"count\":%llu", (unsigned long long)rec->count);
+        } else {
+            put_key_num(out, "value", rec->value);
+        }
+        break;
+    case PIPIT_LOG:
+        buf_printf(out, ",\"level\":\"%s\"",
+                   level_names[rec->level ? rec->level : PIPIT_LOG_INFO]);
+        put_key_str(out, "message", rec->message);
+        if (rec->source) {
+            put_key_str(out, "source", rec->source);
+            buf_printf(out, ",\"offset\":%llu", (unsigned long long)rec->offset);
+        }
+        break;
+    case PIPIT_COST:
+        put_key_num(out, "amount", rec->amount);
+        put_key_str(out, "currency", rec->currency);
+        put_key_str(out, "resource", rec->resource ? rec->resource : "");
+        buf_printf(out, ",\"period_start\":%lld,\"period_end\":%lld",
+                   (long long)rec->period_start_ns, (long long)rec->period_end_ns);
+        break;
+    case PIPIT_EVENT:
+        put_key_str(out, "name", rec->name);
+        put_key_str(out, "status", rec->status ? rec->status : "");
+        if (rec->message)
+            put_key_str(out, "message", rec->message);
+        break;
+    }
+    buf_puts(out, ",\"labels\":{");
+    for (size_t i = 0; i < rec->nlabels; i++) {
+        if (i)
+            buf_putc(out, ',');
+        buf_json_str(out, rec->labels[i].key, strlen(rec->labels[i].key));
+        buf_putc(out, ':');
+        buf_json_str(out, rec->labels[i].value, strlen(rec->labels[i].value));
+    }
+    if (buf_puts(out, "}}\n") != PIPIT_OK) {
+        out->len = start;               /* never leave half a line */
+        return PIPIT_ENOMEM;
+    }
+    return PIPIT_OK;
+}
