@@ -1,1 +1,254 @@
-/* in_uptime */
+/* in_uptime: system uptime, idle time and boot time from /proc/uptime and /proc/stat. */
+#define _GNU_SOURCE
+#include <pipit/plugin.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define UPTIME_STAT_MAX (64u << 20)     /* refuse a /proc/stat larger than this */
+
+static const struct pipit_api *api;     /* borrowed from the host */
+
+struct uptime_ctx {
+    /* options */
+    const char *proc_path;              /* root of procfs */
+    bool boot_time;                     /* also read btime from /proc/stat */
+
+    /* state */
+    char path[4096];                    /* <proc_path>/uptime */
+    char stat_path[4096];               /* <proc_path>/stat */
+    char *buf;                          /* /proc/stat contents, reused */
+    size_t bufcap;
+};
+
+static const struct pipit_option uptime_options[] = {
+    PIPIT_OPT_STRING("proc_path", "/proc", struct uptime_ctx, proc_path,
+                     "Directory where procfs is mounted (read <proc_path>/uptime and stat)"),
+    PIPIT_OPT_BOOL("boot_time", "true", struct uptime_ctx, boot_time,
+                   "Report system.boot_time_seconds from the btime line of <proc_path>/stat"),
+    PIPIT_OPT_END
+};
+
+static int uptime_load(const struct pipit_api *host)
+{
+    api = host;
+    return PIPIT_OK;
+}
+
+static int uptime_errno(int e)
+{
+    switch (e) {
+    case ENOENT: case ENOTDIR: return PIPIT_ENOENT;
+    case EACCES: case EPERM: return PIPIT_EPERM;
+    case ENOMEM: return PIPIT_ENOMEM;
+    default: return PIPIT_EIO;
+    }
+}
+
+/*
+ * Read the whole file at path into ctx->buf (grown as needed, kept for the
+ * next call), NUL-terminated. Returns PIPIT_OK or a logged PIPIT_E* code.
+ */
+static int uptime_read(pipit_instance *ins, struct uptime_ctx *ctx,
+                       const char *path)
+{
+    char ebuf[128];
+    size_t n = 0;
+    int fd, rc;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = errno;
+        api->log(ins, PIPIT_LOG_ERROR, "cannot open %s: %s", path,
+                 strerror_r(rc, ebuf, sizeof ebuf));
+        return uptime_errno(rc);
+    }
+    for (;;) {
+        if (ctx->bufcap - n < 2) {
+            size_t ncap = ctx->bufcap ? ctx->bufcap * 2 : 4096;
+            char *nb;
+
+            if (ncap > UPTIME_STAT_MAX) {
+                api->log(ins, PIPIT_LOG_ERROR, "%s is larger than %u bytes",
+                         path, UPTIME_STAT_MAX);
+                rc = PIPIT_ERANGE;
+                goto fail;
+            }
+            nb = realloc(ctx->buf, ncap);
+            if (!nb) {
+                rc = PIPIT_ENOMEM;
+                goto fail;
+            }
+            ctx->buf = nb;
+            ctx->bufcap = ncap;
+        }
+        ssize_t r = read(fd, ctx->buf + n, ctx->bufcap - n - 1);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = errno;
+            api->log(ins, PIPIT_LOG_ERROR, "cannot read %s: %s", path,
+                     strerror_r(rc, ebuf, sizeof ebuf));
+            rc = uptime_errno(rc);
+            goto fail;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    ctx->buf[n] = '\0';
+    return PIPIT_OK;
+fail:
+    close(fd);
+    return rc;
+}
+
+/*
+ * Parse a non-negative decimal with an optional fraction ("350735.47") at
+ * *p, independently of the C locale. Returns true and advances *p.
+ */
+static bool uptime_decimal(const char **p, double *out)
+{
+    static const double pow10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+                                    1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
+                                    1e15, 1e16, 1e17, 1e18 };
+    const char *s = *p;
+    uint64_t m = 0;
+    int digits = 0, frac = 0;
+
+    if (*s < '0' || *s > '9')
+        return false;
+    for (; *s >= '0' && *s <= '9'; s++, digits++)
+        m = m * 10 + (uint64_t)(*s - '0');
+    if (*s == '.') {
+        s++;
+        if (*s < '0' || *s > '9')
+            return false;
+        for (; *s >= '0' && *s <= '9'; s++, digits++, frac++)
+            m = m * 10 + (uint64_t)(*s - '0');
+    }
+    if (digits > 18)
+        return false;                   /* far beyond what the kernel prints */
+    /* One division of two exact values: correctly rounded, like strtod. */
+    *out = (double)m / pow10[frac];
+    *p = s;
+    return true;
+}
+
+/* Read /proc/uptime: "<uptime> <idle>\n", both in seconds. */
+static int uptime_sample(pipit_instance *ins, struct uptime_ctx *ctx,
+                         double *up, double *idle)
+{
+    const char *p;
+    int rc = uptime_read(ins, ctx, ctx->path);
+
+    if (rc != PIPIT_OK)
+        return rc;
+    p = ctx->buf;
+    if (!uptime_decimal(&p, up) || *p++ != ' ' || !uptime_decimal(&p, idle) ||
+        (*p != '\n' && *p != '\0')) {
+        api->log(ins, PIPIT_LOG_ERROR, "%s: malformed content", ctx->path);
+        return PIPIT_EPARSE;
+    }
+    return PIPIT_OK;
+}
+
+/* Find "btime <seconds>" in /proc/stat: the boot time as Unix seconds. */
+static int uptime_btime(pipit_instance *ins, struct uptime_ctx *ctx,
+                        double *btime)
+{
+    const char *p;
+    int rc = uptime_read(ins, ctx, ctx->stat_path);
+
+    if (rc != PIPIT_OK)
+        return rc;
+    for (p = ctx->buf; *p; p++) {
+        if (strncmp(p, "btime ", 6) == 0) {
+            p += 6;
+            if (!uptime_decimal(&p, btime) || (*p != '\n' && *p != '\0'))
+                break;
+            return PIPIT_OK;
+        }
+        p = strchr(p, '\n');           /* on to the next line */
+        if (!p)
+            break;
+    }
+    api->log(ins, PIPIT_LOG_ERROR, "%s: no valid btime line", ctx->stat_path);
+    return PIPIT_EPARSE;
+}
+
+static void uptime_emit(pipit_instance *ins, int64_t t, int type,
+                        const char *name, double value)
+{
+    struct pipit_record rec = {
+        .struct_size = sizeof rec, .kind = PIPIT_METRIC, .time_ns = t,
+        .name = name, .metric_type = type, .value = value,
+    };
+
+    (void)api->emit(ins, &rec);
+}
+
+static int uptime_init(pipit_instance *ins, void *data)
+{
+    struct uptime_ctx *ctx = data;
+    double up, idle, btime;
+    int rc;
+
+    if ((size_t)snprintf(ctx->path, sizeof ctx->path, "%s/uptime",
+                         ctx->proc_path) >= sizeof ctx->path ||
+        (size_t)snprintf(ctx->stat_path, sizeof ctx->stat_path, "%s/stat",
+                         ctx->proc_path) >= sizeof ctx->stat_path) {
+        api->log(ins, PIPIT_LOG_ERROR, "proc_path is too long");
+        return PIPIT_ECONFIG;
+    }
+    rc = uptime_sample(ins, ctx, &up, &idle);
+    if (rc == PIPIT_OK && ctx->boot_time)
+        rc = uptime_btime(ins, ctx, &btime);
+    if (rc != PIPIT_OK) {
+        free(ctx->buf);
+        ctx->buf = NULL;
+    }
+    return rc;
+}
+
+/*
+ * One collection. Both files are parsed before anything is emitted, so a
+ * malformed file emits nothing.
+ */
+static int uptime_collect(pipit_instance *ins, void *data)
+{
+    struct uptime_ctx *ctx = data;
+    int64_t t = api->now_ns();
+    double up, idle, btime = 0;
+    int rc;
+
+    rc = uptime_sample(ins, ctx, &up, &idle);
+    if (rc == PIPIT_OK && ctx->boot_time)
+        rc = uptime_btime(ins, ctx, &btime);
+    if (rc != PIPIT_OK)
+        return rc;
+    uptime_emit(ins, t, PIPIT_GAUGE, "system.uptime_seconds", up);
+    uptime_emit(ins, t, PIPIT_COUNTER, "system.idle_seconds", idle);
+    if (ctx->boot_time)
+        uptime_emit(ins, t, PIPIT_GAUGE, "system.boot_time_seconds", btime);
+    return PIPIT_OK;
+}
+
+static void uptime_fini(pipit_instance *ins, void *data)
+{
+    struct uptime_ctx *ctx = data;
+
+    free(ctx->buf);
+}
+
+PIPIT_PLUGIN_DEFINE(
+    .name = "uptime", .version = "1.0.0", .kinds = PIPIT_COLLECTOR,
+    .description = "System uptime, idle time and boot time",
+    .ctx_size = sizeof(struct uptime_ctx), .options = uptime_options,
+    .load = uptime_load, .init = uptime_init, .collect = uptime_collect,
+    .fini = uptime_fini);
