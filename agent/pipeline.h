@@ -1,1 +1,82 @@
-/* agent/pipeline.h */
+/* pipeline.h: records into batches per kind, batches queued and handed to the outputs. */
+#ifndef PIPIT_PIPELINE_H
+#define PIPIT_PIPELINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+#include "batch.h"
+#include "identity.h"
+#include "instance.h"
+
+struct pipeline_output {
+    struct pipit_instance *ins;         /* an output instance (borrowed) */
+    unsigned bit;                       /* its bit in batch.pending */
+    uv_timer_t retry;                   /* backoff after PIPIT_RETRY */
+    bool waiting;                       /* retry timer running */
+    int64_t backoff_ms;
+    uint64_t batches, records;          /* delivered */
+    uint64_t retries;                   /* flush() returned PIPIT_RETRY */
+    uint64_t failed_batches, failed_records;  /* flush() returned an error */
+    struct pipeline *pl;
+};
+
+struct pipeline_stats {
+    uint64_t records_in;                /* accepted into open batches */
+    uint64_t records_full;              /* refused: max_pending_bytes reached */
+    uint64_t records_unrouted;          /* no running output takes the kind */
+    uint64_t records_lost;              /* undelivered when a drain timed out */
+    uint64_t batches_closed;
+    uint64_t seq_errors;                /* sequence reservation not persisted */
+};
+
+struct pipeline {
+    uv_loop_t *loop;
+    struct identity *id;                /* borrowed: agent id and sequence */
+    struct batch_limits limits;
+    size_t max_pending;                 /* bytes, open + queued */
+    size_t pending_bytes;
+    struct batch_open open[PIPIT_RECORD_KIND_MAX + 1];
+    struct batch *head, **tail;         /* closed batches, oldest first */
+    size_t queued;                      /* batches in the queue */
+    struct pipeline_output *outs;
+    size_t nouts;
+    uv_timer_t linger;                  /* closes batches at linger time */
+    uv_timer_t kick;                    /* runs deliveries from the loop */
+    void (*on_progress)(void *arg);     /* after deliveries (may be NULL) */
+    void *progress_arg;
+    struct pipeline_stats stats;
+    int64_t drop_log_ns;                /* rate limit of drop warnings */
+    uint64_t drops_unlogged;
+    int handles;                        /* open uv handles, for pipeline_close */
+    bool closing;
+};
+
+/*
+ * Make a pipeline on loop for the outputs given (nouts instances, at most
+ * 32; the order gives their bits). Returns it, or NULL on out of memory.
+ */
+struct pipeline *pipeline_new(uv_loop_t *loop, struct identity *id,
+                              const struct batch_limits *limits, size_t max_pending,
+                              struct pipit_instance **outs, size_t nouts);
+/*
+ * Take complete JSON lines of one kind (count records). Returns PIPIT_OK, or
+ * PIPIT_EFULL when max_pending would be exceeded: then nothing was taken,
+ * the records are counted in stats.records_full and a warning is logged.
+ */
+int pipeline_deliver(struct pipeline *pl, int kind, const char *lines, size_t len,
+                     uint32_t count);
+/* True above 90% of max_pending: collectors should skip a round. */
+bool pipeline_high_water(const struct pipeline *pl);
+/* Close every open batch now (for drain). */
+void pipeline_close_open(struct pipeline *pl);
+/* True when no open batch and no undelivered batch remain. */
+bool pipeline_idle(const struct pipeline *pl);
+/* Count and log what is still undelivered, and free it (drain timed out). */
+void pipeline_abandon(struct pipeline *pl);
+/* Close the handles; the pipeline frees itself when they are closed. */
+void pipeline_close(struct pipeline *pl);
+/* Try deliveries now (normally scheduled by the pipeline itself). */
+void pipeline_kick(struct pipeline *pl);
+
+#endif

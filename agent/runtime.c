@@ -1,1 +1,438 @@
-/* agent/runtime.c */
+/* runtime.c: the daemon's loop: start a generation of instances, drain it at stop or reload. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <uv.h>
+#include "errors.h"
+#include "identity.h"
+#include "instance.h"
+#include "log.h"
+#include "pipeline.h"
+#include "record.h"
+#include "runtime.h"
+#include "scheduler.h"
+
+/* Everything made from one configuration; replaced whole on reload. */
+struct generation {
+    struct agent_conf *conf;
+    struct pipeline *pl;
+    struct scheduler sched;
+    struct pipit_instance **inputs, **outputs;
+    size_t ninputs, noutputs;
+    bool inputs_done;                   /* inputs' fini ran during the drain */
+};
+
+struct runtime {
+    uv_loop_t loop;
+    struct runtime_options opt;
+    struct identity id;
+    char *state_dir;                    /* the one identity was opened in */
+    struct instance_host host;
+    struct generation *gen;
+    struct agent_conf *next_conf;       /* swapped in when the drain ends */
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t drain_timer;
+    bool draining;
+    bool exit_after;                    /* drain ends the process */
+    int exit_code;
+};
+
+static void check_drain(void *arg);
+
+static int rt_deliver(struct instance_host *h, struct pipit_instance *ins, int kind,
+                      const char *lines, size_t len, uint32_t count)
+{
+    struct runtime *rt = h->opaque;
+    if (!rt->gen || !rt->gen->pl)
+        return PIPIT_ESTATE;
+    return pipeline_deliver(rt->gen->pl, kind, lines, len, count);
+}
+
+static void apply_logging(const struct agent_conf *c)
+{
+    log_setup(stderr, (enum log_format)log_format_parse(c->agent.log_format),
+              log_level_parse(c->agent.log_level));
+}
+
+static uint64_t jitter(uint64_t max_ms)
+{
+    uint32_t r = 0;
+    if (max_ms == 0)
+        return 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+        r = (uint32_t)rand();
+    return r % (max_ms + 1);
+}
+
+/* Make and init one instance of a validated entry; NULL if that failed. */
+static struct pipit_instance *make_instance(struct runtime *rt,
+                                            const struct agent_conf *c,
+                                            const struct conf_instance *ci)
+{
+    struct diag d;
+    diag_init(&d);
+    struct pipit_instance *ins = instance_create(
+        &rt->host, ci->lp, ci->role, ci->name, ci->node,
+        ci->role == PIPIT_COLLECTOR ? settings_input_keys : settings_output_keys,
+        c->file, ci->prefix, &d);
+    if (!ins) {
+        diag_log(&d, "runtime");
+        diag_free(&d);
+        return NULL;
+    }
+    diag_free(&d);
+    ins->kind_mask = ci->kind_mask;
+    ins->interval_ms = ci->interval_ms ? ci->interval_ms : c->agent.interval_ms;
+    instance_init(ins);                 /* a failure disables it, logged */
+    return ins;
+}
+
+/*
+ * Start the instances of conf: outputs first so that the pipeline knows
+ * them, then inputs, each collector scheduled with its interval and a
+ * random first delay of up to agent.jitter.
+ */
+static int start_generation(struct runtime *rt, struct agent_conf *c)
+{
+    struct generation *g = calloc(1, sizeof *g);
+    if (!g)
+        return PIPIT_ENOMEM;
+    g->conf = c;
+    apply_logging(c);
+    if (c->agent.hostname && *c->agent.hostname)
+        snprintf(rt->id.host, sizeof rt->id.host, "%s", c->agent.hostname);
+    if (strcmp(rt->state_dir, c->agent.state_dir) != 0)
+        log_warn("runtime", "agent.state_dir changed to %s; it takes effect at the "
+                 "next restart (still using %s)", c->agent.state_dir, rt->state_dir);
+    rt->host.max_collect_bytes = (size_t)c->pipeline.max_collect_bytes;
+
+    g->outputs = calloc(c->noutputs + 1, sizeof *g->outputs);
+    g->inputs = calloc(c->ninputs + 1, sizeof *g->inputs);
+    if (!g->outputs || !g->inputs)
+        goto oom;
+    for (size_t i = 0; i < c->noutputs; i++) {
+        struct pipit_instance *ins = make_instance(rt, c, &c->outputs[i]);
+        if (ins)
+            g->outputs[g->noutputs++] = ins;
+    }
+    struct batch_limits lim = {
+        .max_records = (uint32_t)c->batch.max_records,
+        .max_bytes = (size_t)c->batch.max_bytes,
+        .linger_ns = c->batch.linger_ms * 1000000,
+    };
+    g->pl = pipeline_new(&rt->loop, &rt->id, &lim, (size_t)c->pipeline.max_pending_bytes,
+                         g->outputs, g->noutputs);
+    if (!g->pl)
+        goto oom;
+    g->pl->on_progress = check_drain;
+    g->pl->progress_arg = rt;
+    rt->gen = g;                        /* inputs may emit from init() */
+
+    scheduler_init(&g->sched, &rt->loop, g->pl);
+    g->sched.on_progress = check_drain;
+    g->sched.progress_arg = rt;
+    size_t running = 0, disabled = 0;
+    for (size_t i = 0; i < c->ninputs; i++) {
+        struct pipit_instance *ins = make_instance(rt, c, &c->inputs[i]);
+        if (!ins)
+            continue;
+        g->inputs[g->ninputs++] = ins;
+        if (ins->state != INS_RUNNING) {
+            disabled++;
+            continue;
+        }
+        running++;
+        if (ins->plugin->desc.collect) {
+            uint64_t first = jitter((uint64_t)(c->agent.jitter_ms < ins->interval_ms
+                                               ? c->agent.jitter_ms : ins->interval_ms));
+            if (scheduler_add(&g->sched, ins, (uint64_t)ins->interval_ms, first) != PIPIT_OK)
+                goto oom;
+        }
+    }
+    size_t outs_running = 0;
+    for (size_t i = 0; i < g->noutputs; i++)
+        outs_running += g->outputs[i]->state == INS_RUNNING;
+    log_info("runtime", "running %s: %zu inputs (%zu disabled), %zu outputs (%zu disabled), "
+             "agent id %s, host %s", c->file, running, disabled, outs_running,
+             g->noutputs - outs_running, rt->id.agent_id, rt->id.host);
+    if (outs_running == 0)
+        log_warn("runtime", "no output is running: every record will be counted as "
+                 "dropped");
+    return PIPIT_OK;
+oom:
+    log_error("runtime", "out of memory starting %s", c->file);
+    return PIPIT_ENOMEM;
+}
+
+static void log_instance_stats(const struct pipit_instance *ins)
+{
+    const struct instance_stats *s = &ins->stats;
+    const char *plugin = ins->plugin->desc.name;
+    if (ins->role == PIPIT_OUTPUT) {
+        const struct pipeline_output *o = ins->out;
+        if (!o)
+            return;
+        log_line(PIPIT_LOG_INFO, ins->name, plugin, "runtime",
+                 "output totals: batches=%llu records=%llu retries=%llu "
+                 "failed_batches=%llu failed_records=%llu",
+                 (unsigned long long)o->batches, (unsigned long long)o->records,
+                 (unsigned long long)o->retries, (unsigned long long)o->failed_batches,
+                 (unsigned long long)o->failed_records);
+        return;
+    }
+    log_line(PIPIT_LOG_INFO, ins->name, plugin, "runtime",
+             "input totals: runs=%llu records=%llu dropped=%llu invalid=%llu "
+             "errors=%llu overruns=%llu skipped=%llu",
+             (unsigned long long)s->runs, (unsigned long long)s->records,
+             (unsigned long long)s->dropped, (unsigned long long)s->invalid,
+             (unsigned long long)s->errors, (unsigned long long)s->overruns,
+             (unsigned long long)s->skipped);
+}
+
+/* Tear the drained generation down and free it. */
+static void end_generation(struct runtime *rt)
+{
+    struct generation *g = rt->gen;
+    const struct pipeline_stats *ps = &g->pl->stats;
+
+    for (size_t i = 0; i < g->ninputs; i++)
+        log_instance_stats(g->inputs[i]);
+    for (size_t i = 0; i < g->noutputs; i++)
+        log_instance_stats(g->outputs[i]);
+    log_info("runtime", "pipeline totals: records=%llu batches=%llu dropped_full=%llu "
+             "unrouted=%llu lost=%llu", (unsigned long long)ps->records_in,
+             (unsigned long long)ps->batches_closed,
+             (unsigned long long)ps->records_full,
+             (unsigned long long)ps->records_unrouted,
+             (unsigned long long)ps->records_lost);
+    for (size_t i = 0; i < g->noutputs; i++)
+        instance_fini(g->outputs[i]);
+    scheduler_release(&g->sched);
+    pipeline_close(g->pl);
+    rt->gen = NULL;
+    for (size_t i = 0; i < g->ninputs; i++)
+        instance_free(g->inputs[i]);
+    for (size_t i = 0; i < g->noutputs; i++)
+        instance_free(g->outputs[i]);
+    free(g->inputs);
+    free(g->outputs);
+    settings_free(g->conf);
+    free(g);
+}
+
+static void close_runtime_handles(struct runtime *rt)
+{
+    uv_close((uv_handle_t *)&rt->sig_term, NULL);
+    uv_close((uv_handle_t *)&rt->sig_int, NULL);
+    uv_close((uv_handle_t *)&rt->sig_hup, NULL);
+    uv_close((uv_handle_t *)&rt->drain_timer, NULL);
+    instance_host_close(&rt->host);
+}
+
+/* The drain is over (or timed out): exit, or start the next configuration. */
+static void finish_drain(struct runtime *rt)
+{
+    uv_timer_stop(&rt->drain_timer);
+    end_generation(rt);
+    rt->draining = false;
+    if (rt->exit_after) {
+        log_info("runtime", "stopped");
+        close_runtime_handles(rt);
+        return;
+    }
+    struct agent_conf *c = rt->next_conf;
+    rt->next_conf = NULL;
+    if (start_generation(rt, c) != PIPIT_OK) {
+        rt->exit_code = 1;
+        rt->exit_after = true;
+        close_runtime_handles(rt);
+        return;
+    }
+    log_info("runtime", "configuration reloaded");
+}
+
+/*
+ * Move the drain forward after any progress: wait for running collections,
+ * then run the inputs' fini (they may emit last records), close the open
+ * batches and wait until the outputs took everything.
+ */
+static void check_drain(void *arg)
+{
+    struct runtime *rt = arg;
+    struct generation *g = rt->gen;
+
+    if (!rt->draining || !g || scheduler_busy(&g->sched))
+        return;
+    if (!g->inputs_done) {
+        g->inputs_done = true;
+        for (size_t i = 0; i < g->ninputs; i++)
+            instance_fini(g->inputs[i]);
+        pipeline_close_open(g->pl);
+        pipeline_kick(g->pl);           /* re-enters check_drain */
+        return;
+    }
+    if (pipeline_idle(g->pl))
+        finish_drain(rt);
+}
+
+static void drain_timeout(uv_timer_t *t)
+{
+    struct runtime *rt = t->data;
+    struct generation *g = rt->gen;
+
+    if (!g)
+        return;
+    if (scheduler_busy(&g->sched)) {
+        log_error("runtime", "a collection is still running after agent.shutdown_timeout");
+        if (rt->exit_after) {
+            pipeline_abandon(g->pl);
+            log_error("runtime", "exiting without waiting for it");
+            rt->exit_code = 1;
+            uv_stop(&rt->loop);
+            return;
+        }
+        uv_timer_start(&rt->drain_timer, drain_timeout, 1000, 0);
+        return;                         /* a reload has to wait for it */
+    }
+    if (!g->inputs_done) {
+        check_drain(rt);
+        if (!rt->draining || rt->gen != g)
+            return;
+    }
+    log_error("runtime", "outputs did not take every batch within "
+              "agent.shutdown_timeout (%lld ms)", (long long)g->conf->agent.shutdown_timeout_ms);
+    pipeline_abandon(g->pl);
+    finish_drain(rt);
+}
+
+static void begin_drain(struct runtime *rt, bool exit_after)
+{
+    rt->draining = true;
+    rt->exit_after = exit_after;
+    scheduler_stop(&rt->gen->sched);
+    uv_timer_start(&rt->drain_timer, drain_timeout,
+                   (uint64_t)rt->gen->conf->agent.shutdown_timeout_ms, 0);
+    check_drain(rt);
+}
+
+static void on_stop_signal(uv_signal_t *s, int signum)
+{
+    struct runtime *rt = s->data;
+    if (rt->draining && rt->exit_after) {
+        log_warn("runtime", "second %s: exiting now", strsignal(signum));
+        if (rt->gen)
+            pipeline_abandon(rt->gen->pl);
+        rt->exit_code = 1;
+        uv_stop(&rt->loop);
+        return;
+    }
+    log_info("runtime", "%s: stopping; flushing what is in flight", strsignal(signum));
+    if (rt->draining) {                 /* a reload was draining: exit instead */
+        settings_free(rt->next_conf);
+        rt->next_conf = NULL;
+        rt->exit_after = true;
+        return;
+    }
+    begin_drain(rt, true);
+}
+
+static void on_reload_signal(uv_signal_t *s, int signum)
+{
+    struct runtime *rt = s->data;
+    struct diag d;
+
+    if (rt->draining) {
+        log_warn("runtime", "SIGHUP ignored: a stop or reload is in progress");
+        return;
+    }
+    log_info("runtime", "SIGHUP: reloading %s", rt->opt.config_path);
+    diag_init(&d);
+    struct agent_conf *c = settings_load(rt->opt.config_path, rt->opt.plugin_dir, &d);
+    if (!c) {
+        diag_log(&d, "reload");
+        log_error("runtime", "reload refused: %s has %zu errors; the running "
+                  "configuration stays", rt->opt.config_path, d.count + d.dropped);
+        diag_free(&d);
+        return;
+    }
+    diag_free(&d);
+    rt->next_conf = c;
+    begin_drain(rt, false);
+}
+
+/* Threads for blocking collections: enough that slow ones do not starve others. */
+static void size_threadpool(const struct agent_conf *c)
+{
+    char n[16];
+    if (getenv("UV_THREADPOOL_SIZE"))
+        return;
+    size_t want = c->ninputs + 2;
+    if (want < 4)
+        want = 4;
+    if (want > 64)
+        want = 64;
+    snprintf(n, sizeof n, "%zu", want);
+    setenv("UV_THREADPOOL_SIZE", n, 1);
+}
+
+int runtime_run(struct agent_conf *conf, const struct runtime_options *opt)
+{
+    struct runtime *rt = calloc(1, sizeof *rt);
+    int code;
+
+    if (!rt) {
+        settings_free(conf);
+        return 1;
+    }
+    rt->opt = *opt;
+    apply_logging(conf);
+    size_threadpool(conf);
+    signal(SIGPIPE, SIG_IGN);
+    if (uv_loop_init(&rt->loop) != 0) {
+        log_error("runtime", "cannot initialise the event loop");
+        settings_free(conf);
+        free(rt);
+        return 1;
+    }
+    if (identity_open(&rt->id, conf->agent.state_dir, conf->agent.hostname) != PIPIT_OK) {
+        settings_free(conf);
+        uv_loop_close(&rt->loop);
+        free(rt);
+        return 1;
+    }
+    rt->state_dir = strdup(conf->agent.state_dir);
+    rt->host.loop = &rt->loop;
+    rt->host.host_name = rt->id.host;
+    rt->host.agent_id = rt->id.agent_id;
+    rt->host.state_dir = rt->state_dir;
+    rt->host.deliver = rt_deliver;
+    rt->host.opaque = rt;
+    instance_host_open(&rt->host);
+
+    uv_signal_init(&rt->loop, &rt->sig_term);
+    uv_signal_init(&rt->loop, &rt->sig_int);
+    uv_signal_init(&rt->loop, &rt->sig_hup);
+    rt->sig_term.data = rt->sig_int.data = rt->sig_hup.data = rt;
+    uv_signal_start(&rt->sig_term, on_stop_signal, SIGTERM);
+    uv_signal_start(&rt->sig_int, on_stop_signal, SIGINT);
+    uv_signal_start(&rt->sig_hup, on_reload_signal, SIGHUP);
+    uv_timer_init(&rt->loop, &rt->drain_timer);
+    rt->drain_timer.data = rt;
+
+    if (start_generation(rt, conf) != PIPIT_OK) {
+        rt->exit_code = 1;
+        if (rt->gen)
+            end_generation(rt);
+        close_runtime_handles(rt);
+    }
+    uv_run(&rt->loop, UV_RUN_DEFAULT);
+    code = rt->exit_code;
+    if (uv_loop_close(&rt->loop) == 0) {  /* not after uv_stop with work left */
+        identity_close(&rt->id);
+        free(rt->state_dir);
+        free(rt);
+    }
+    return code;
+}

@@ -1,1 +1,339 @@
-/* agent/settings.c */
+/* settings.c: validate a whole pipitd configuration (host sections, inputs, outputs). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "instance.h"
+#include "log.h"
+#include "record.h"
+#include "settings.h"
+
+#ifndef PIPIT_PLUGIN_DIR
+#define PIPIT_PLUGIN_DIR "/usr/local/lib/pipit/plugins"
+#endif
+#ifndef PIPIT_STATE_DIR
+#define PIPIT_STATE_DIR "/var/lib/pipit"
+#endif
+
+const struct pipit_option settings_agent_options[] = {
+    PIPIT_OPT_STRING("hostname", NULL, struct agent_settings, hostname,
+                     "Host name put on every record (default: the system's)"),
+    PIPIT_OPT_STRING("state_dir", PIPIT_STATE_DIR, struct agent_settings, state_dir,
+                     "Directory for the agent id, sequence numbers and plugin state"),
+    PIPIT_OPT_STRING("plugin_dir", PIPIT_PLUGIN_DIR, struct agent_settings, plugin_dir,
+                     "Directory the plugins are loaded from"),
+    PIPIT_OPT_STRING("log_level", "info", struct agent_settings, log_level,
+                     "Least severe level logged: error, warn, info, debug or trace"),
+    PIPIT_OPT_STRING("log_format", "logfmt", struct agent_settings, log_format,
+                     "Log line format: logfmt or json"),
+    PIPIT_OPT_DURATION("interval", "10s", 10, 86400000, struct agent_settings,
+                       interval_ms, "Default collection interval of inputs"),
+    PIPIT_OPT_DURATION("jitter", "1s", 0, 3600000, struct agent_settings, jitter_ms,
+                       "Largest random delay before an input's first collection"),
+    PIPIT_OPT_DURATION("shutdown_timeout", "10s", 0, 3600000, struct agent_settings,
+                       shutdown_timeout_ms,
+                       "How long stop and reload wait for outputs to take what is in flight"),
+    PIPIT_OPT_END
+};
+
+const struct pipit_option settings_batch_options[] = {
+    PIPIT_OPT_INT("max_records", "1000", 1, 1000000, struct batch_settings,
+                  max_records, "A batch closes when it holds this many records"),
+    PIPIT_OPT_SIZE("max_bytes", "1MiB", 1024, 268435456, struct batch_settings,
+                   max_bytes, "A batch closes when its encoded records reach this size"),
+    PIPIT_OPT_INT("linger_ms", "1000", 0, 3600000, struct batch_settings, linger_ms,
+                  "A batch closes this many milliseconds after its first record"),
+    PIPIT_OPT_END
+};
+
+const struct pipit_option settings_pipeline_options[] = {
+    PIPIT_OPT_SIZE("max_pending_bytes", "64MiB", 65536, 17179869184.0,
+                   struct pipeline_settings, max_pending_bytes,
+                   "Bound on records held in memory, open and undelivered batches"),
+    PIPIT_OPT_SIZE("max_collect_bytes", "16MiB", 4096, 1073741824,
+                   struct pipeline_settings, max_collect_bytes,
+                   "Bound on the records one collection may emit"),
+    PIPIT_OPT_END
+};
+
+/* The host's keys of an inputs:/outputs: entry. */
+struct instance_keys {
+    const char *plugin;
+    const char *name;
+    int64_t interval_ms;
+    struct pipit_strlist kinds;
+};
+
+static const struct pipit_option input_key_options[] = {
+    PIPIT_OPT_STRING_REQ("plugin", struct instance_keys, plugin,
+                         "Plugin name (loads in_NAME.so from plugin_dir) or a path"),
+    PIPIT_OPT_STRING("name", NULL, struct instance_keys, name,
+                     "Instance name, unique among inputs (default: the plugin name)"),
+    PIPIT_OPT_DURATION("interval", NULL, 10, 86400000, struct instance_keys,
+                       interval_ms, "Collection interval (default: agent.interval)"),
+    PIPIT_OPT_END
+};
+
+static const struct pipit_option output_key_options[] = {
+    PIPIT_OPT_STRING_REQ("plugin", struct instance_keys, plugin,
+                         "Plugin name (loads out_NAME.so from plugin_dir) or a path"),
+    PIPIT_OPT_STRING("name", NULL, struct instance_keys, name,
+                     "Instance name, unique among outputs (default: the plugin name)"),
+    PIPIT_OPT_LIST("kinds", struct instance_keys, kinds,
+                   "Record kinds this output takes: metric, log, cost, event (default: all)"),
+    PIPIT_OPT_END
+};
+
+const char *const settings_input_keys[] = { "plugin", "name", "interval", NULL };
+const char *const settings_output_keys[] = { "plugin", "name", "kinds", NULL };
+
+static const char *const top_keys[] = {
+    "agent", "batch", "pipeline", "inputs", "outputs", NULL
+};
+
+static bool is_top_key(const char *k)
+{
+    for (int i = 0; top_keys[i]; i++)
+        if (strcmp(k, top_keys[i]) == 0)
+            return true;
+    return false;
+}
+
+/* NULL-terminated names of a plugin's options (to skip in the host table). */
+static const char **option_names(const struct pipit_option *opts)
+{
+    size_t n = 0;
+    while (opts && opts[n].name)
+        n++;
+    const char **names = calloc(n + 1, sizeof *names);
+    for (size_t i = 0; names && i < n; i++)
+        names[i] = opts[i].name;
+    return names;
+}
+
+/*
+ * Validate one inputs:/outputs: entry: the host keys, the plugin (found,
+ * safe, loadable, of the right kind) and the plugin's own options, which
+ * are applied to a scratch context that is thrown away.
+ */
+static void load_instance(struct agent_conf *c, struct conf_instance *ci,
+                          const struct cfg_node *node, unsigned role,
+                          const char *plugin_dir, struct diag *d)
+{
+    const char *const *host_keys = role == PIPIT_COLLECTOR ? settings_input_keys
+                                                           : settings_output_keys;
+    const struct pipit_option *key_opts = role == PIPIT_COLLECTOR ? input_key_options
+                                                                  : output_key_options;
+    struct instance_keys keys = { 0 };
+    char why[1024];
+
+    ci->role = role;
+    ci->node = node;
+    if (node->type != CFG_MAP) {
+        diag_add(d, c->file, node->line, ci->prefix,
+                 "expected a map with at least a \"plugin\" key");
+        return;
+    }
+
+    /* Host keys first; the plugin's keys are unknown yet, so skip all
+     * others here and let the plugin's table judge them below. */
+    const struct cfg_node *pnode = cfg_get(node, "plugin");
+    const struct loader_plugin *lp = NULL;
+    if (pnode && pnode->type == CFG_SCALAR && pnode->value && *pnode->value) {
+        char *path = loader_resolve(plugin_dir, role, pnode->value);
+        if (path)
+            lp = loader_open(path, instance_api(), why, sizeof why);
+        if (!lp) {
+            char key[64];
+            snprintf(key, sizeof key, "%s.plugin", ci->prefix);
+            diag_add(d, c->file, pnode->line, key, "%s", path ? why : "out of memory");
+        } else if (!(lp->desc.kinds & role)) {
+            char key[64];
+            snprintf(key, sizeof key, "%s.plugin", ci->prefix);
+            diag_add(d, c->file, pnode->line, key, "%s is not %s plugin", path,
+                     role == PIPIT_COLLECTOR ? "an input" : "an output");
+            lp = NULL;
+        }
+        free(path);
+    }
+
+    const char **skip = lp ? option_names(lp->desc.options) : NULL;
+    if (!lp) {
+        /* Without the plugin, only the host keys can be checked: skip all. */
+        size_t n = node->nchild;
+        skip = calloc(n + 1, sizeof *skip);
+        for (size_t i = 0; skip && i < n; i++)
+            skip[i] = node->child[i]->key;
+    }
+    if (!skip) {
+        diag_add(d, c->file, node->line, ci->prefix, "out of memory");
+        return;
+    }
+    opt_apply(key_opts, node, skip, &keys, c->file, ci->prefix, &ci->store, d);
+    free(skip);
+    if (!ci->store)
+        return;
+    ci->plugin = keys.plugin;
+    ci->name = keys.name ? keys.name : (lp ? lp->desc.name : keys.plugin);
+    ci->interval_ms = keys.interval_ms;
+    ci->kinds = keys.kinds;
+    ci->lp = lp;
+    if (role == PIPIT_OUTPUT) {
+        ci->kind_mask = 0;
+        for (size_t i = 0; i < keys.kinds.count; i++) {
+            int k = record_kind_parse(keys.kinds.items[i]);
+            if (!k) {
+                char key[64];
+                snprintf(key, sizeof key, "%s.kinds", ci->prefix);
+                diag_add(d, c->file, node->line, key, "unknown record kind \"%s\" "
+                         "(expected metric, log, cost or event)", keys.kinds.items[i]);
+            }
+            ci->kind_mask |= 1u << k;
+        }
+        if (keys.kinds.count == 0)
+            for (int k = PIPIT_METRIC; k <= PIPIT_RECORD_KIND_MAX; k++)
+                ci->kind_mask |= 1u << k;
+    }
+    if (!lp)
+        return;
+
+    static const struct pipit_option no_options[] = { PIPIT_OPT_END };
+    void *scratch = calloc(1, lp->desc.ctx_size ? lp->desc.ctx_size : 1);
+    struct opt_store *store = NULL;
+    if (!scratch) {
+        diag_add(d, c->file, node->line, ci->prefix, "out of memory");
+        return;
+    }
+    opt_apply(lp->desc.options ? lp->desc.options : no_options, node, host_keys,
+              scratch, c->file, ci->prefix, &store, d);
+    opt_store_free(store);
+    free(scratch);
+}
+
+/* Validate a list section (inputs: or outputs:) and its instance names. */
+static void load_list(struct agent_conf *c, const char *section, unsigned role,
+                      const char *plugin_dir, struct diag *d)
+{
+    const struct cfg_node *seq = c->doc->root ? cfg_get(c->doc->root, section) : NULL;
+    struct conf_instance **list = role == PIPIT_COLLECTOR ? &c->inputs : &c->outputs;
+    size_t *count = role == PIPIT_COLLECTOR ? &c->ninputs : &c->noutputs;
+
+    if (!seq)
+        return;
+    if (seq->type != CFG_SEQ) {
+        if (!(seq->type == CFG_SCALAR && seq->plain && !*seq->value))
+            diag_add(d, c->file, seq->line, section, "expected a list of instances");
+        return;
+    }
+    if (role == PIPIT_OUTPUT && seq->nchild > SETTINGS_MAX_OUTPUTS) {
+        diag_add(d, c->file, seq->line, section, "%zu outputs; at most %d are supported",
+                 seq->nchild, SETTINGS_MAX_OUTPUTS);
+        return;
+    }
+    *list = calloc(seq->nchild ? seq->nchild : 1, sizeof **list);
+    if (!*list) {
+        diag_add(d, c->file, seq->line, section, "out of memory");
+        return;
+    }
+    *count = seq->nchild;
+    for (size_t i = 0; i < seq->nchild; i++) {
+        struct conf_instance *ci = &(*list)[i];
+        snprintf(ci->prefix, sizeof ci->prefix, "%s[%zu]", section, i);
+        load_instance(c, ci, seq->child[i], role, plugin_dir, d);
+        if (!ci->name)
+            continue;
+        for (size_t j = 0; j < i; j++)
+            if ((*list)[j].name && strcmp((*list)[j].name, ci->name) == 0) {
+                char key[64];
+                snprintf(key, sizeof key, "%s.name", ci->prefix);
+                diag_add(d, c->file, seq->child[i]->line, key,
+                         "instance name \"%s\" is already used by %s; give each a "
+                         "distinct \"name\"", ci->name, (*list)[j].prefix);
+                break;
+            }
+    }
+}
+
+/* Line of agent.<key> in the document, or 0 when it is a default. */
+static int key_line(const struct cfg_node *root, const char *key)
+{
+    const struct cfg_node *a = root ? cfg_get(root, "agent") : NULL;
+    const struct cfg_node *n = a && a->type == CFG_MAP ? cfg_get(a, key) : NULL;
+    return n ? n->line : 0;
+}
+
+struct agent_conf *settings_load(const char *path, const char *plugin_dir,
+                                 struct diag *d)
+{
+    size_t errors = d->count + d->dropped;
+    struct agent_conf *c = calloc(1, sizeof *c);
+
+    if (!c || !(c->file = strdup(path))) {
+        diag_add(d, path, 0, NULL, "out of memory");
+        free(c);
+        return NULL;
+    }
+    c->doc = cfg_load_file(path, d);
+    if (!c->doc)
+        goto fail;
+
+    const struct cfg_node *root = c->doc->root;
+    if (root) {
+        for (size_t i = 0; i < root->nchild; i++)
+            if (!is_top_key(root->child[i]->key))
+                diag_add(d, c->file, root->child[i]->line, root->child[i]->key,
+                         "unknown section (expected agent, batch, pipeline, inputs "
+                         "or outputs)");
+    }
+    const struct cfg_node *sec;
+#define SECTION(name, table, field, slot)                                       \
+    sec = root ? cfg_get(root, name) : NULL;                                    \
+    if (sec && sec->type == CFG_SCALAR && sec->plain && !*sec->value)           \
+        sec = NULL;                     /* "agent:" with nothing under it */     \
+    if (sec && sec->type != CFG_MAP)                                            \
+        diag_add(d, c->file, sec->line, name, "expected a map of settings");    \
+    else                                                                        \
+        opt_apply(table, sec, NULL, &c->field, c->file, name, &c->stores[slot], d);
+    SECTION("agent", settings_agent_options, agent, 0)
+    SECTION("batch", settings_batch_options, batch, 1)
+    SECTION("pipeline", settings_pipeline_options, pipeline, 2)
+#undef SECTION
+
+    if (c->stores[0]) {
+        if (log_level_parse(c->agent.log_level) < 0)
+            diag_add(d, c->file, key_line(root, "log_level"), "agent.log_level",
+                     "unknown level \"%s\" (expected error, warn, info, debug or trace)",
+                     c->agent.log_level);
+        if (strcmp(c->agent.log_format, "logfmt") && strcmp(c->agent.log_format, "json"))
+            diag_add(d, c->file, key_line(root, "log_format"), "agent.log_format",
+                     "unknown format \"%s\" (expected logfmt or json)",
+                     c->agent.log_format);
+        if (!*c->agent.state_dir || c->agent.state_dir[0] != '/')
+            diag_add(d, c->file, key_line(root, "state_dir"), "agent.state_dir", "must be an absolute path");
+        const char *pdir = plugin_dir ? plugin_dir : c->agent.plugin_dir;
+        load_list(c, "outputs", PIPIT_OUTPUT, pdir, d);
+        load_list(c, "inputs", PIPIT_COLLECTOR, pdir, d);
+    }
+    if (d->count + d->dropped > errors)
+        goto fail;
+    return c;
+fail:
+    settings_free(c);
+    return NULL;
+}
+
+void settings_free(struct agent_conf *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->ninputs; i++)
+        opt_store_free(c->inputs[i].store);
+    for (size_t i = 0; i < c->noutputs; i++)
+        opt_store_free(c->outputs[i].store);
+    free(c->inputs);
+    free(c->outputs);
+    for (int i = 0; i < 3; i++)
+        opt_store_free(c->stores[i]);
+    cfg_free(c->doc);
+    free(c->file);
+    free(c);
+}

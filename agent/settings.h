@@ -1,1 +1,80 @@
-/* agent/settings.h */
+/* settings.h: the whole configuration of pipitd, validated: host sections and plugin instances. */
+#ifndef PIPIT_SETTINGS_H
+#define PIPIT_SETTINGS_H
+
+#include <stdint.h>
+#include <pipit/plugin.h>
+#include "config.h"
+#include "diag.h"
+#include "loader.h"
+#include "options.h"
+
+#define SETTINGS_MAX_OUTPUTS 32
+
+struct agent_settings {                 /* the `agent:` section */
+    const char *hostname;               /* "" or NULL: gethostname() */
+    const char *state_dir;
+    const char *plugin_dir;
+    const char *log_level;
+    const char *log_format;
+    int64_t interval_ms;                /* default collector interval */
+    int64_t jitter_ms;                  /* max random delay of a first collection */
+    int64_t shutdown_timeout_ms;        /* bound on draining at exit/reload */
+};
+
+struct batch_settings {                 /* the `batch:` section */
+    int64_t max_records;
+    int64_t max_bytes;
+    int64_t linger_ms;
+};
+
+struct pipeline_settings {              /* the `pipeline:` section */
+    int64_t max_pending_bytes;          /* open + undelivered batches */
+    int64_t max_collect_bytes;          /* records from one collect() */
+};
+
+struct conf_instance {                  /* one entry of inputs: or outputs: */
+    unsigned role;                      /* PIPIT_COLLECTOR or PIPIT_OUTPUT */
+    const char *plugin;                 /* as written in the file */
+    const char *name;                   /* instance name (default: plugin) */
+    int64_t interval_ms;                /* inputs: 0 = agent.interval */
+    struct pipit_strlist kinds;         /* outputs: record kinds taken */
+    unsigned kind_mask;                 /* outputs: 1 << kind for each */
+    const struct cfg_node *node;        /* the entry's map in the document */
+    const struct loader_plugin *lp;     /* loaded plugin file */
+    char prefix[32];                    /* "inputs[3]" for messages */
+    struct opt_store *store;            /* storage of the host keys above */
+};
+
+struct agent_conf {
+    char *file;
+    struct cfg_doc *doc;
+    struct agent_settings agent;
+    struct batch_settings batch;
+    struct pipeline_settings pipeline;
+    struct opt_store *stores[3];
+    struct conf_instance *inputs, *outputs;
+    size_t ninputs, noutputs;
+};
+
+/* Keys every inputs:/outputs: entry may have besides the plugin's own. */
+extern const char *const settings_input_keys[];
+extern const char *const settings_output_keys[];
+
+/*
+ * Read and validate path completely: YAML, every host section and every
+ * plugin instance's options (plugins are loaded to learn their options;
+ * no instance is initialised). plugin_dir, when not NULL, overrides
+ * agent.plugin_dir. All errors go to d. Returns the configuration (free
+ * with settings_free) or NULL.
+ */
+struct agent_conf *settings_load(const char *path, const char *plugin_dir,
+                                 struct diag *d);
+void settings_free(struct agent_conf *c);
+
+/* Option tables of the host's sections, for docs and `pipit options`. */
+extern const struct pipit_option settings_agent_options[];
+extern const struct pipit_option settings_batch_options[];
+extern const struct pipit_option settings_pipeline_options[];
+
+#endif
