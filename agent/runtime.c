@@ -321,14 +321,14 @@ static void on_stop_signal(uv_signal_t *s, int signum)
 {
     struct runtime *rt = s->data;
     if (rt->draining && rt->exit_after) {
-        log_warn("runtime", "second %s: exiting now", strsignal(signum));
+        log_warn("runtime", "second SIG%s: exiting now", sigabbrev_np(signum));
         if (rt->gen)
             pipeline_abandon(rt->gen->pl);
         rt->exit_code = 1;
         uv_stop(&rt->loop);
         return;
     }
-    log_info("runtime", "%s: stopping; flushing what is in flight", strsignal(signum));
+    log_info("runtime", "SIG%s: stopping; flushing what is in flight", sigabbrev_np(signum));
     if (rt->draining) {                 /* a reload was draining: exit instead */
         settings_free(rt->next_conf);
         rt->next_conf = NULL;
