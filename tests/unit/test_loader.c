@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "instance.h"
 #include "loader.h"
 #include "../tap.h"
 
@@ -20,11 +21,7 @@
 int loader_load(const char *path, const struct pipit_api *api,
                 const struct loader_plugin **out, char *err, size_t errlen);
 
-static const struct pipit_api test_api = {
-    .struct_size = sizeof(struct pipit_api),
-    .abi_major = PIPIT_ABI_MAJOR,
-    .abi_minor = PIPIT_ABI_MINOR,
-};
+static const struct pipit_api *test_api; /* the daemon's own table */
 
 static const char *fixtures;            /* $PIPIT_TEST_LIB */
 static char tmp[4096];                  /* private temporary directory */
@@ -97,7 +94,7 @@ static void refused(const char *path, int want, const char *reason,
     int rc;
 
     err[0] = '\0';
-    rc = loader_load(path, &test_api, &p, err, sizeof err);
+    rc = loader_load(path, test_api, &p, err, sizeof err);
     if (!ok(rc == want && p == NULL && starts_with(err, path) &&
             strstr(err, reason) != NULL, "%s: refused", what)) {
         diag("  status %s (want %s), record %p", pipit_errname(rc),
@@ -132,7 +129,7 @@ static const struct loader_plugin *loads(const char *path, const char *what)
     int rc;
 
     err[0] = '\0';
-    rc = loader_load(path, &test_api, &p, err, sizeof err);
+    rc = loader_load(path, test_api, &p, err, sizeof err);
     if (!ok(rc == PIPIT_OK && p != NULL, "%s: loads", what))
         diag("  status %s, err: %s", pipit_errname(rc), err);
     return rc == PIPIT_OK ? p : NULL;
@@ -226,7 +223,7 @@ static void test_abi_refusals(void)
 
     const struct loader_plugin *p = NULL;
     err[0] = '\0';
-    p = loader_open(at("lib/abi_major2.so"), &test_api, err, sizeof err);
+    p = loader_open(at("lib/abi_major2.so"), test_api, err, sizeof err);
     ok(p == NULL && starts_with(err, at("lib/abi_major2.so")),
        "loader_open: NULL with the reason in err");
 }
@@ -449,6 +446,7 @@ int main(void)
     char rel[128];
     int copied = 0;
 
+    test_api = instance_api();
     fixtures = getenv("PIPIT_TEST_LIB");
     if (fixtures == NULL || *fixtures == '\0')
         plan_skip_all("PIPIT_TEST_LIB is not set (run through make check)");
