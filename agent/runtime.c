@@ -154,9 +154,9 @@ static int start_generation(struct runtime *rt, struct agent_conf *c)
     size_t outs_running = 0;
     for (size_t i = 0; i < g->noutputs; i++)
         outs_running += g->outputs[i]->state == INS_RUNNING;
-    log_info("runtime", "running %s: %zu inputs (%zu disabled), %zu outputs (%zu disabled), "
-             "agent id %s, host %s", c->file, running, disabled, outs_running,
-             g->noutputs - outs_running, rt->id.agent_id, rt->id.host);
+    log_info("runtime", "running %s: inputs %zu running, %zu disabled; outputs %zu "
+             "running, %zu disabled; agent id %s, host %s", c->file, running, disabled,
+             outs_running, g->noutputs - outs_running, rt->id.agent_id, rt->id.host);
     if (outs_running == 0)
         log_warn("runtime", "no output is running: every record will be counted as "
                  "dropped");

@@ -4,8 +4,9 @@ tap_failed=0
 plan() { echo "1..$1"; }
 ok() { # ok COND-STATUS DESCRIPTION
     tap_n=$((tap_n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $tap_n - $2"
-    else echo "not ok $tap_n - $2"; tap_failed=$((tap_failed + 1)); fi
+    if [ "$1" -eq 0 ]; then echo "ok $tap_n - $2"; return 0; fi
+    echo "not ok $tap_n - $2"; tap_failed=$((tap_failed + 1))
+    return 1
 }
 skip() { tap_n=$((tap_n + 1)); echo "ok $tap_n # SKIP $1"; }
 diag() { echo "# $*"; }

@@ -1,0 +1,49 @@
+#!/bin/sh
+# check.sh: pipit check lists every error with file, line and key, and exits 0/1.
+. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/e2e/daemon.sh"
+setup_e2e
+plan 9
+
+cat >"$T/good.yaml" <<YAML
+agent:
+  state_dir: $T/state
+inputs:
+  - plugin: cpu
+  - plugin: memory
+    interval: 30s
+outputs:
+  - plugin: stdout
+YAML
+"$PIPIT" check -c "$T/good.yaml" --plugin-dir "$PIPIT_PLUGIN_DIR" >"$T/out" 2>&1
+ok $? "a valid file passes"
+grep -q "valid (2 inputs, 1 output)" "$T/out"
+ok $? "and says what it holds"
+
+cat >"$T/bad.yaml" <<YAML
+agent:
+  state_dir: $T/state
+  log_level: loud
+batch:
+  max_records: -5
+inputs:
+  - plugin: cpu
+    per_cpu: maybe
+  - plugin: nosuchplugin
+  - plugin: memory
+    interval: fast
+outputs:
+  - plugin: file
+YAML
+"$PIPIT" check -c "$T/bad.yaml" --plugin-dir "$PIPIT_PLUGIN_DIR" >"$T/out" 2>&1
+st=$?
+[ $st -eq 1 ]
+ok $? "an invalid file exits 1"
+sed 's/^/#   /' "$T/out"
+grep -q "bad.yaml:3: agent.log_level" "$T/out";        ok $? "bad log level: line 3"
+grep -q "bad.yaml:5: batch.max_records" "$T/out";      ok $? "out of range: line 5"
+grep -q "bad.yaml:8: inputs\[0\]\.per_cpu" "$T/out";   ok $? "wrong type: line 8"
+grep -q "bad.yaml:9: inputs\[1\]\.plugin.*in_nosuchplugin.so" "$T/out"; ok $? "missing plugin named with its path: line 9"
+grep -q "bad.yaml:11: inputs\[2\]\.interval" "$T/out"; ok $? "bad duration: line 11"
+grep -q "bad.yaml:13: outputs\[0\].*path" "$T/out";    ok $? "missing required key: the entry's line"
+done_testing

@@ -1,0 +1,63 @@
+/* in_testsrc: a collector for the daemon's tests: counts, blocks or fails on demand. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <pipit/plugin.h>
+
+static const struct pipit_api *api;
+
+struct testsrc_ctx {
+    int64_t count;                      /* records per collect */
+    const char *block_until;            /* collect waits until this file exists */
+    bool fail_init;                     /* init returns PIPIT_EIO */
+    const char *token;                  /* a value to keep secret */
+    int64_t run;                        /* collections so far */
+};
+
+static const struct pipit_option testsrc_options[] = {
+    PIPIT_OPT_INT("count", "1", 0, 100000, struct testsrc_ctx, count,
+                  "Records emitted per collection"),
+    PIPIT_OPT_STRING("block_until", NULL, struct testsrc_ctx, block_until,
+                     "Each collection blocks until this file exists"),
+    PIPIT_OPT_BOOL("fail_init", "false", struct testsrc_ctx, fail_init,
+                   "Make init() fail"),
+    PIPIT_OPT_STRING("token", NULL, struct testsrc_ctx, token,
+                     "A credential; only its length is ever logged"),
+    PIPIT_OPT_END
+};
+
+static int testsrc_load(const struct pipit_api *host) { api = host; return PIPIT_OK; }
+
+static int testsrc_init(pipit_instance *ins, void *data)
+{
+    struct testsrc_ctx *ctx = data;
+    if (ctx->fail_init) {
+        api->log(ins, PIPIT_LOG_ERROR, "fail_init is set");
+        return PIPIT_EIO;
+    }
+    api->log(ins, PIPIT_LOG_DEBUG, "token of %zu bytes", ctx->token ? strlen(ctx->token) : 0);
+    return PIPIT_OK;
+}
+
+static int testsrc_collect(pipit_instance *ins, void *data)
+{
+    struct testsrc_ctx *ctx = data;
+    char run[24], seq[24];
+
+    while (ctx->block_until && access(ctx->block_until, F_OK) != 0)
+        usleep(20000);
+    ctx->run++;
+    for (int64_t i = 0; i < ctx->count; i++) {
+        snprintf(run, sizeof run, "%lld", (long long)ctx->run);
+        snprintf(seq, sizeof seq, "%lld", (long long)i);
+        struct pipit_label labels[] = { { "run", run }, { "seq", seq } };
+        api->emit_metric(ins, PIPIT_COUNTER, "testsrc.records", (double)i, labels, 2);
+    }
+    return PIPIT_OK;
+}
+
+PIPIT_PLUGIN_DEFINE(
+    .name = "testsrc", .version = "1.0.0", .kinds = PIPIT_COLLECTOR,
+    .description = "Test collector", .ctx_size = sizeof(struct testsrc_ctx),
+    .options = testsrc_options, .load = testsrc_load, .init = testsrc_init,
+    .collect = testsrc_collect);
