@@ -1,0 +1,346 @@
+/* plugtest.h: helpers for the collector tests: run a plugin in the harness and look up what it emitted. */
+#ifndef PIPIT_PLUGTEST_H
+#define PIPIT_PLUGTEST_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+
+#include "harness.h"
+#include "../tap.h"
+
+/*
+ * One plugin instance under test. recs holds the records of the last
+ * tp_run() only (a JSON array); bad counts records of that run that break
+ * the naming and typing rules of docs/plugins (see tp_check).
+ */
+struct tp {
+    struct harness h;
+    bool open;
+    json_t *recs;
+    int bad;
+};
+
+/* Path of a built plugin: $PIPIT_PLUGIN_DIR/in_<name>.so (static buffer). */
+static inline const char *tp_plugin(const char *name)
+{
+    static char path[4096];
+    const char *dir = getenv("PIPIT_PLUGIN_DIR");
+
+    if (!dir)
+        plan_skip_all("PIPIT_PLUGIN_DIR is not set (run through make check)");
+    snprintf(path, sizeof path, "%s/in_%s.so", dir, name);
+    return path;
+}
+
+/* Path of a fixture: $top_srcdir/tests/fixtures/proc/<rel> (one of four
+ * static buffers, reused in turn). */
+static inline const char *tp_fixture(const char *rel)
+{
+    static char bufs[4][4096];
+    static int n;
+    char *b = bufs[n++ % 4];
+    const char *top = getenv("top_srcdir");
+
+    if (!top)
+        plan_skip_all("top_srcdir is not set (run through make check)");
+    snprintf(b, sizeof bufs[0], "%s/tests/fixtures/proc/%s", top, rel);
+    return b;
+}
+
+/* Check one record: a metric with a lowercase dotted name, a known type, a
+ * finite value and string labels. Returns true when it is well-formed. */
+static inline bool tp_check(json_t *r)
+{
+    static regex_t re;
+    static bool compiled;
+    const char *kind = json_string_value(json_object_get(r, "kind"));
+    const char *name = json_string_value(json_object_get(r, "name"));
+    const char *type = json_string_value(json_object_get(r, "type"));
+    json_t *v = json_object_get(r, "value"), *labels = json_object_get(r, "labels");
+    const char *k;
+    json_t *lv;
+
+    if (!compiled) {
+        if (regcomp(&re, "^[a-z][a-z0-9_]*(\\.[a-z0-9_]+)+$", REG_EXTENDED | REG_NOSUB))
+            abort();
+        compiled = true;
+    }
+    if (!kind || strcmp(kind, "metric") || !name || regexec(&re, name, 0, NULL, 0))
+        return false;
+    if (!type || (strcmp(type, "gauge") && strcmp(type, "counter")))
+        return false;
+    if (!json_is_number(v) || !isfinite(json_number_value(v)))
+        return false;
+    if (!json_is_object(labels))
+        return false;
+    json_object_foreach(labels, k, lv)
+        if (!json_is_string(lv))
+            return false;
+    return true;
+}
+
+/*
+ * Open plugin `name` with options kv ("key=value" strings, NULL-terminated)
+ * and run init(). Returns init's status, or PIPIT_EINVAL when the plugin or
+ * an option was refused (printed on stderr).
+ */
+static inline int tp_open(struct tp *t, const char *name, const char *const *kv)
+{
+    char *copy[32];
+    int n = 0, rc;
+
+    memset(t, 0, sizeof *t);
+    for (; kv && kv[n] && n < 32; n++)
+        copy[n] = strdup(kv[n]);
+    rc = harness_open(&t->h, tp_plugin(name), copy, n, stderr);
+    for (int i = 0; i < n; i++)
+        free(copy[i]);
+    if (rc != PIPIT_OK)
+        return rc;
+    t->open = true;
+    return harness_init(&t->h);
+}
+
+/*
+ * One collection: the records it emitted replace t->recs. Returns the
+ * status of collect().
+ */
+static inline int tp_run(struct tp *t)
+{
+    int rc;
+    char *line, *save = NULL;
+
+    json_decref(t->recs);
+    t->recs = json_array();
+    t->bad = 0;
+    buf_reset(&t->h.out);
+    rc = harness_run(&t->h);
+    if (!t->h.out.len)
+        return rc;
+    for (line = strtok_r(t->h.out.data, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        json_error_t err;
+        json_t *r = json_loads(line, 0, &err);
+
+        if (!r) {
+            diag("unparsable record: %s (%s)", line, err.text);
+            t->bad++;
+            continue;
+        }
+        if (!tp_check(r)) {
+            diag("malformed record: %s", line);
+            t->bad++;
+        }
+        json_array_append_new(t->recs, r);
+    }
+    return rc;
+}
+
+static inline void tp_close(struct tp *t)
+{
+    if (t->open)
+        harness_close(&t->h);
+    json_decref(t->recs);
+    memset(t, 0, sizeof *t);
+}
+
+/* True when record r has name and every label of the NULL-terminated
+ * key, value list ap (other labels are allowed). */
+static inline bool tp_matches(json_t *r, const char *name, va_list ap)
+{
+    json_t *labels = json_object_get(r, "labels");
+    const char *n = json_string_value(json_object_get(r, "name")), *k, *v;
+
+    if (!n || strcmp(n, name) != 0)
+        return false;
+    while ((k = va_arg(ap, const char *)) != NULL) {
+        v = va_arg(ap, const char *);
+        const char *got = json_string_value(json_object_get(labels, k));
+        if (!got || strcmp(got, v) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* First record of the last run named name with the given labels
+ * ("key", "value", ..., NULL), or NULL. */
+static inline json_t *tp_find(struct tp *t, const char *name, ...)
+{
+    size_t i;
+    json_t *r;
+
+    json_array_foreach(t->recs, i, r) {
+        va_list ap;
+        bool m;
+
+        va_start(ap, name);
+        m = tp_matches(r, name, ap);
+        va_end(ap);
+        if (m)
+            return r;
+    }
+    return NULL;
+}
+
+/* Number of records of the last run named name with the given labels. */
+static inline int tp_count(struct tp *t, const char *name, ...)
+{
+    size_t i;
+    json_t *r;
+    int n = 0;
+
+    json_array_foreach(t->recs, i, r) {
+        va_list ap;
+
+        va_start(ap, name);
+        n += tp_matches(r, name, ap);
+        va_end(ap);
+    }
+    return n;
+}
+
+/* Value of a found record (NaN when r is NULL). */
+static inline double tp_val(json_t *r)
+{
+    return r ? json_number_value(json_object_get(r, "value")) : NAN;
+}
+
+/* Type ("gauge", "counter") of a found record, or "". */
+static inline const char *tp_type(json_t *r)
+{
+    const char *s = r ? json_string_value(json_object_get(r, "type")) : NULL;
+    return s ? s : "";
+}
+
+/* ok() for doubles: |got - want| <= tol. */
+#define is_num(got, want, tol, ...) do {                                     \
+    double tp__g = (got), tp__w = (want);                                    \
+    if (!ok(fabs(tp__g - tp__w) <= (tol), __VA_ARGS__))                      \
+        diag("  got %.17g, want %.17g", tp__g, tp__w);                       \
+} while (0)
+
+/* ---- staging fixture trees --------------------------------------------- */
+
+/* A fresh private directory under $TMPDIR (static buffer). */
+static inline const char *tp_tmpdir(void)
+{
+    static char dir[4096];
+    const char *tmp = getenv("TMPDIR");
+
+    snprintf(dir, sizeof dir, "%s/pipit-plugtest.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "mkdtemp %s: %s\n", dir, strerror(errno));
+        exit(1);
+    }
+    return dir;
+}
+
+/* mkdir -p dir/rel. */
+static inline void tp_mkdirs(const char *dir, const char *rel)
+{
+    char path[4096];
+
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    for (char *p = path + strlen(dir) + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(path, 0755);
+            *p = '/';
+        }
+    }
+    mkdir(path, 0755);
+}
+
+/* Write text to dir/rel (replacing it), making parent directories. */
+static inline void tp_write(const char *dir, const char *rel, const char *text)
+{
+    char path[4096], tmp[4200];
+    const char *slash = strrchr(rel, '/');
+    FILE *f;
+
+    if (slash) {
+        char parent[4096];
+
+        snprintf(parent, sizeof parent, "%.*s", (int)(slash - rel), rel);
+        tp_mkdirs(dir, parent);
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+}
+
+/* Copy the fixture file <fixture> (relative to tests/fixtures/proc) to
+ * dir/rel. */
+static inline void tp_stage(const char *dir, const char *rel, const char *fixture)
+{
+    const char *src = tp_fixture(fixture);
+    FILE *f = fopen(src, "r");
+    char *text = NULL;
+    size_t len = 0;
+
+    if (!f) {
+        fprintf(stderr, "cannot open %s: %s\n", src, strerror(errno));
+        exit(1);
+    }
+    FILE *m = open_memstream(&text, &len);
+    char buf[8192];
+    size_t n;
+
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, n, m);
+    fclose(f);
+    fclose(m);
+    tp_write(dir, rel, text);
+    free(text);
+}
+
+static inline int tp__rm(const char *path, const struct stat *st, int flag,
+                         struct FTW *f)
+{
+    return remove(path);
+}
+
+/* rm -rf dir. */
+static inline void tp_rmtree(const char *dir)
+{
+    nftw(dir, tp__rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Read a whole small file into a static buffer (one of two); NULL on error. */
+static inline const char *tp_slurp(const char *path)
+{
+    static char bufs[2][1 << 20];
+    static int n;
+    char *b = bufs[n++ % 2];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t len = 0;
+    ssize_t r;
+
+    if (fd < 0)
+        return NULL;
+    while ((r = read(fd, b + len, sizeof bufs[0] - 1 - len)) > 0)
+        len += (size_t)r;
+    close(fd);
+    b[len] = '\0';
+    return b;
+}
+
+#endif
