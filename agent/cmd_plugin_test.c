@@ -89,7 +89,7 @@ int cmd_plugin_test(int argc, char **argv)
     char *end;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+n:i:l:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:i:l:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
             runs = strtol(optarg, &end, 10);
@@ -114,7 +114,7 @@ int cmd_plugin_test(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    /* Options after the plugin path: getopt stopped at the first operand. */
+    /* getopt moved the options before the operands: PLUGIN.so then key=value. */
     if (optind >= argc) {
         usage(stderr);
         return 2;

@@ -12,13 +12,23 @@
 
 static void schedule_kick(struct pipeline *pl);
 
-static void handle_closed(uv_handle_t *h)
+static void pipeline_unref(struct pipeline *pl)
 {
-    struct pipeline *pl = h->data;
     if (--pl->handles == 0) {
         free(pl->outs);
         free(pl);
     }
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    pipeline_unref(h->data);
+}
+
+static void retry_closed(uv_handle_t *h)
+{
+    struct pipeline_output *o = h->data;
+    pipeline_unref(o->pl);
 }
 
 /* Warn about refused records at most every 10 s, with the count since. */
@@ -325,6 +335,6 @@ void pipeline_close(struct pipeline *pl)
     uv_close((uv_handle_t *)&pl->kick, handle_closed);
     for (size_t i = 0; i < pl->nouts; i++) {
         pl->outs[i].ins->out = NULL;
-        uv_close((uv_handle_t *)&pl->outs[i].retry, handle_closed);
+        uv_close((uv_handle_t *)&pl->outs[i].retry, retry_closed);
     }
 }
