@@ -252,9 +252,10 @@ static inline const char *tp_tmpdir(void)
 /* mkdir -p dir/rel. */
 static inline void tp_mkdirs(const char *dir, const char *rel)
 {
-    char path[4096];
+    char path[8192];
 
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    if (snprintf(path, sizeof path, "%s/%s", dir, rel) >= (int)sizeof path)
+        abort();                        /* test paths are short */
     for (char *p = path + strlen(dir) + 1; *p; p++) {
         if (*p == '/') {
             *p = '\0';
@@ -268,18 +269,21 @@ static inline void tp_mkdirs(const char *dir, const char *rel)
 /* Write text to dir/rel (replacing it), making parent directories. */
 static inline void tp_write(const char *dir, const char *rel, const char *text)
 {
-    char path[4096], tmp[4200];
+    char path[8192], tmp[8300];
     const char *slash = strrchr(rel, '/');
     FILE *f;
 
     if (slash) {
         char parent[4096];
 
-        snprintf(parent, sizeof parent, "%.*s", (int)(slash - rel), rel);
+        if (snprintf(parent, sizeof parent, "%.*s", (int)(slash - rel), rel) >=
+            (int)sizeof parent)
+            abort();
         tp_mkdirs(dir, parent);
     }
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (snprintf(path, sizeof path, "%s/%s", dir, rel) >= (int)sizeof path ||
+        snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        abort();
     f = fopen(tmp, "w");
     if (!f || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
         fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
