@@ -173,7 +173,8 @@ int buf_json_num(struct buf *b, double v)
         return buf_puts(b, "\"NaN\"");
     if (isinf(v))
         return buf_puts(b, v > 0 ? "\"+Inf\"" : "\"-Inf\"");
-    if (v == (double)(long long)v && fabs(v) < 9007199254740992.0)
+    /* range first: converting a double outside long long's range is undefined */
+    if (fabs(v) < 9007199254740992.0 && v == (double)(long long)v)
         return buf_printf(b, "%lld", (long long)v);
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp, "%.*g", prec, v);
