@@ -36,17 +36,7 @@ struct loader_entry {
     struct loader_entry *next;
 };
 
-/*
- * A descriptor kept open because the object dlopen'ed through it stayed
- * mapped after dlclose (see loader_release); never closed.
- */
-struct loader_pinned_fd {
-    int fd;
-    struct loader_pinned_fd *next;
-};
-
 static struct loader_entry *loader_list;
-static struct loader_pinned_fd *loader_pinned;
 
 /* Write a formatted message to err (if any room), like snprintf. */
 static void loader_err(char *err, size_t errlen, const char *fmt, ...)
@@ -568,30 +558,25 @@ static int loader_check_abi(const char *path, const struct pipit_plugin *d,
 
 /*
  * dlclose a handle opened through /proc/self/fd/<fd>, then close fd. glibc
- * matches later dlopen() calls by name first, so while the object stays
- * mapped (a plugin marked NODELETE, or one with unique symbols) its fd
- * number must not be reused for another file: the fd is then kept open.
+ * matches later dlopen() calls by name before it opens anything, so while
+ * an object stays mapped under the name "/proc/self/fd/<fd>" (a plugin
+ * marked NODELETE, or one with unique symbols, survives dlclose) that fd
+ * number must never name another file: the fd is then left open for good.
+ * That is also why a loaded plugin keeps its fd open.
  */
 static void loader_release(void *dl, int fd)
 {
     char procname[64];
     void *again;
-    struct loader_pinned_fd *p;
 
     dlclose(dl);
     snprintf(procname, sizeof procname, "/proc/self/fd/%d", fd);
     again = dlopen(procname, RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
-    if (again == NULL) {
-        close(fd);
+    if (again != NULL) {
+        dlclose(again);                 /* still mapped: keep the fd */
         return;
     }
-    dlclose(again);
-    p = malloc(sizeof *p);
-    if (p == NULL)
-        return;                         /* fd stays open, untracked */
-    p->fd = fd;
-    p->next = loader_pinned;
-    loader_pinned = p;
+    close(fd);
 }
 
 /*

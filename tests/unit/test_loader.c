@@ -266,6 +266,10 @@ static void test_good(void)
        p->desc.collect == NULL && p->desc.init != NULL,
        "abi_evented: its own descriptor after a refusal");
 
+    /* An object that stays mapped after dlclose keeps its /proc/self/fd
+     * name in glibc's list: the next file must not be given that name. */
+    refused(at("lib/abi_nodelete.so"), PIPIT_EINVAL, "has no version",
+            "nodelete (stays mapped after dlclose)");
     p = loads(at("lib/abi_oldminor.so"), "abi_oldminor");
     bool zero = p != NULL;
     for (size_t i = p ? p->desc.struct_size : 0; p && i < sizeof p->desc; i++)
@@ -440,7 +444,7 @@ int main(void)
         "good", "evented", "oldminor", "sentinel", "nosym", "undef", "null",
         "magic", "major2", "minor99", "big", "small", "noname", "badname",
         "noversion", "noflush", "nocollect", "noact", "kinds", "loadfail",
-        "opttype", "optoffset",
+        "opttype", "optoffset", "nodelete",
     };
     const char *base = getenv("TMPDIR");
     char rel[128];
