@@ -616,7 +616,7 @@ int loader_load(const char *path, const struct pipit_api *api,
         goto fail;
     }
 
-    /* The descriptor that was checked is the one loaded: never the path. */
+    /* dlopen the open file that was checked, never the path a second time. */
     snprintf(procname, sizeof procname, "/proc/self/fd/%d", fd);
     dlerror();
     dl = dlopen(procname, RTLD_NOW | RTLD_LOCAL);
