@@ -1,5 +1,6 @@
 /* record.c: checking records from plugins and encoding them as JSON lines (docs/records.md). */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -45,6 +46,18 @@ int64_t record_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* An ISO 4217 code: exactly three letters A-Z (not any three bytes: "U$D"
+ * and the euro sign's three UTF-8 bytes are not codes). */
+static bool currency_valid(const char *c)
+{
+    if (!c)
+        return false;
+    for (int i = 0; i < 3; i++)
+        if (c[i] < 'A' || c[i] > 'Z')
+            return false;
+    return c[3] == '\0';
 }
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return PIPIT_EINVAL; } while (0)
@@ -97,7 +110,7 @@ int record_check(const struct pipit_record *rec, char *err, size_t errlen)
             FAIL("log record with unknown level %d", rec->level);
         break;
     case PIPIT_COST:
-        if (!rec->currency || strlen(rec->currency) != 3)
+        if (!currency_valid(rec->currency))
             FAIL("cost record needs a 3-letter currency code");
         if (!isfinite(rec->amount))
             FAIL("cost amount is not a finite number");
