@@ -290,8 +290,8 @@ static int parse_double(const char *s, double *v)
     char *end;
     double x;
 
-    if (*s == '\0' || isspace((unsigned char)*s))
-        return PIPIT_EINVAL;
+    if (*s == '\0' || isspace((unsigned char)*s) || strpbrk(s, "xX"))
+        return PIPIT_EINVAL;            /* no hexadecimal floats */
     errno = 0;
     x = strtod(s, &end);
     if (*end != '\0' || end == s)

@@ -321,6 +321,8 @@ static void test_errors(void)
                  "must be between 0 and 1", "double above max");
     expect_error(opts, "o:\n  ratio: 0.5x\n", 2, "inputs[0].ratio",
                  "expected double, got \"0.5x\"", "junk after a double");
+    expect_error(opts, "o:\n  ratio: 0x1p-2\n", 2, "inputs[0].ratio",
+                 "expected double", "hexadecimal double");
     expect_error(opts, "o:\n  ratio: nan\n", 2, "inputs[0].ratio", "finite",
                  "nan with a range");
     expect_error(opts, "o:\n  ratio: inf\n", 2, "inputs[0].ratio", "finite",
