@@ -587,8 +587,6 @@ static void loader_release(void *dl, int fd)
  * PIPIT_EIO/PIPIT_ENOMEM, with a reason naming the file in err.
  */
 int loader_load(const char *path, const struct pipit_api *api,
-                const struct loader_plugin **out, char *err, size_t errlen);
-int loader_load(const char *path, const struct pipit_api *api,
                 const struct loader_plugin **out, char *err, size_t errlen)
 {
     struct loader_entry *e = NULL;

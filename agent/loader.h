@@ -17,7 +17,8 @@ struct loader_plugin {
  * Path of the plugin `name` of the given kind in dir: "<dir>/<prefix>_<name>.so"
  * with prefix "in", "out" or "act" (kind is PIPIT_COLLECTOR, PIPIT_OUTPUT or
  * PIPIT_ACTION). A name containing '/' is taken as a path as it is.
- * Returns a string to free(), or NULL on out of memory.
+ * Returns a string to free(), or NULL with errno EINVAL (a name outside
+ * [a-z0-9_] or over 64 characters, or not exactly one known kind) or ENOMEM.
  */
 char *loader_resolve(const char *dir, unsigned kind, const char *name);
 
@@ -42,6 +43,12 @@ int loader_check_path(const char *path, char *err, size_t errlen);
 const struct loader_plugin *loader_open(const char *path,
                                         const struct pipit_api *api,
                                         char *err, size_t errlen);
+
+/* loader_open() returning the status: PIPIT_OK and the record in *out, or
+ * PIPIT_EPERM, PIPIT_ENOENT, PIPIT_EABI, PIPIT_EINVAL, the error load()
+ * returned, PIPIT_EIO or PIPIT_ENOMEM with a reason naming the file in err. */
+int loader_load(const char *path, const struct pipit_api *api,
+                const struct loader_plugin **out, char *err, size_t errlen);
 
 /* Forget every loaded file (for tests; handles are dlclose'd). */
 void loader_reset(void);

@@ -1,4 +1,5 @@
 /* settings.c: validate a whole pipitd configuration (host sections, inputs, outputs). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,10 +143,15 @@ static void load_instance(struct agent_conf *c, struct conf_instance *ci,
         char *path = loader_resolve(plugin_dir, role, pnode->value);
         if (path)
             lp = loader_open(path, instance_api(), why, sizeof why);
+        else if (errno == EINVAL)
+            snprintf(why, sizeof why, "\"%s\" is not a plugin name (lower_snake: "
+                     "a-z, 0-9 and _, at most 64) nor a path", pnode->value);
+        else
+            snprintf(why, sizeof why, "out of memory");
         if (!lp) {
             char key[64];
             snprintf(key, sizeof key, "%s.plugin", ci->prefix);
-            diag_add(d, c->file, pnode->line, key, "%s", path ? why : "out of memory");
+            diag_add(d, c->file, pnode->line, key, "%s", why);
         } else if (!(lp->desc.kinds & role)) {
             char key[64];
             snprintf(key, sizeof key, "%s.plugin", ci->prefix);

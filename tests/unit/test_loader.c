@@ -17,9 +17,6 @@
 #include "loader.h"
 #include "../tap.h"
 
-/* Defined in agent/loader.c: loader_open() with the status of a refusal. */
-int loader_load(const char *path, const struct pipit_api *api,
-                const struct loader_plugin **out, char *err, size_t errlen);
 
 static const struct pipit_api *test_api; /* the daemon's own table */
 

@@ -333,7 +333,8 @@ typedef const struct pipit_plugin *(*pipit_plugin_entry_fn)(void);
             __VA_ARGS__                                                    \
         };                                                                 \
         return &desc;                                                      \
-    }
+    }                                                                      \
+    struct pipit__plugin_define_end /* takes the caller's ';' */
 
 #ifdef __cplusplus
 }
