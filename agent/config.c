@@ -806,6 +806,9 @@ static struct cfg_node *parse_stream(struct loader *L)
     root = parse_node(L, &ev, 1);
     if (!root)
         return NULL;
+    if (!next_event(L, &ev))            /* DOCUMENT-END */
+        goto fail;                      /* a syntax error says more */
+    yaml_event_delete(&ev);
     if (root->type != CFG_MAP) {
         if (!is_null_scalar(root))
             load_error(L, root->line, "the top level must be a map of settings, "
@@ -813,9 +816,6 @@ static struct cfg_node *parse_stream(struct loader *L)
         cfg_node_free(root);
         root = NULL;
     }
-    if (!next_event(L, &ev))            /* DOCUMENT-END */
-        goto fail;
-    yaml_event_delete(&ev);
     if (!next_event(L, &ev))
         goto fail;
     if (ev.type == YAML_DOCUMENT_START_EVENT)

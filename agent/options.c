@@ -726,7 +726,8 @@ oom:
     opt_error(r, 0, o->name, "out of memory");
     goto out;
 bad:
-    opt_error(r, 0, o->name, "invalid default \"%s\" for a list option", o->def);
+    opt_error(r, 0, o->name, "invalid default \"%.*s\" for a list option",
+              OPT_SHOW_MAX, o->def);
 out:
     for (size_t i = 0; i < n; i++)
         free(owned[i]);
@@ -748,9 +749,11 @@ static bool apply_default(struct opt_run *r, const struct pipit_option *o,
     if (store_scalar(r, o, ctx, 0, o->name, o->def, false))
         return true;
     /* A bad default is a bug of the plugin; say so besides the parse error. */
-    if (r->errors > before)
-        opt_error(r, 0, o->name, "the option's built-in default \"%s\" is invalid",
-                  o->def);
+    if (r->errors > before && (o->flags & PIPIT_OPT_SECRET))
+        opt_error(r, 0, o->name, "the option's built-in default is invalid");
+    else if (r->errors > before)
+        opt_error(r, 0, o->name, "the option's built-in default \"%.*s\" is invalid",
+                  OPT_SHOW_MAX, o->def);
     return false;
 }
 

@@ -404,6 +404,8 @@ static void test_structure_errors(void)
     expect_error("- a\n- b\n", 1, NULL, "top level must be a map", "top-level list");
     expect_error("\n\njust text\n", 3, NULL, "top level must be a map",
                  "top-level scalar");
+    expect_error("just text\nb: 1\n", 2, NULL, "mapping values are not allowed",
+                 "syntax error after a top-level scalar: only the syntax error");
     expect_error("a: 1\nb: [1, 2\nc: 3\n", 3, NULL, "YAML syntax error",
                  "unclosed flow list");
     expect_error("a: b\n c: d\n", 2, NULL, "mapping values are not allowed",
