@@ -182,17 +182,25 @@ int identity_open(struct identity *id, const char *state_dir, const char *host)
         char *end;
         errno = 0;
         unsigned long long v = strtoull(text, &end, 10);
-        if (errno || *end || v == 0) {
+        /* strtoull reads "-5" as 2^64-5, and a reservation above a number
+         * that large wraps around to small ones already used: only digits,
+         * and a value far from the top of the range, are a sequence */
+        if (errno || *end || v == 0 || text[0] < '0' || text[0] > '9' ||
+            v > UINT64_MAX / 2) {
             log_error("identity", "%s is damaged (\"%.20s\"); refusing to guess a "
                       "sequence number that might repeat", path, text);
-            return PIPIT_EIO;
+            goto fail;
         }
         id->seq_next = v;
     } else if (r != PIPIT_ENOENT) {
         log_error("identity", "cannot read %s: %s", path, strerror(errno));
-        return PIPIT_EIO;
+        goto fail;
     }
-    return reserve(id);
+    if (reserve(id) == PIPIT_OK)
+        return PIPIT_OK;
+fail:
+    identity_close(id);                 /* callers do not close a failed open */
+    return PIPIT_EIO;
 }
 
 uint64_t identity_next_seq(struct identity *id)
