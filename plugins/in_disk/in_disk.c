@@ -297,16 +297,19 @@ static int disk_parse_mounts(pipit_instance *ins, struct disk_ctx *ctx)
             ctx->mounts = nm;
             ctx->mounts_alloc = n;
         }
-        ctx->mounts[ctx->nmounts++] = (struct disk_mount){
+        ctx->mounts[ctx->nmounts] = (struct disk_mount){
             .device = f[0], .mountpoint = f[1], .fstype = f[2],
             .line = ctx->nmounts,
         };
+        ctx->nmounts++;
 next:
         if (!nl)
             break;
         line = nl + 1;
     }
 
+    if (ctx->nmounts == 0)
+        return PIPIT_OK;
     if (ctx->order_alloc < ctx->nmounts) {
         struct disk_mount **no = realloc(ctx->order,
                                          ctx->mounts_alloc * sizeof *no);
