@@ -6,7 +6,7 @@ for tool in make pkg-config nm cc; do
     command -v "$tool" >/dev/null 2>&1 || { echo "1..0 # SKIP $tool not found"; exit 0; }
 done
 tmpdir
-plan 11
+plan 13
 
 # A make of its own, not a child of the jobserver of make check.
 unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
@@ -79,5 +79,31 @@ ok $? "make install puts in_loadavg.so into $plugdir, mode 0755"
 st=$?
 ok $st "the installed copy loads from the plugin directory and emits load.1m"
 [ $st -eq 0 ] || sed 's/^/# /' "$T/inst.log"
+
+# The staged daemon runs it from its plugin directory beside the built-ins.
+pipitd=$(find "$D" -path '*/sbin/pipitd' -type f | head -n 1)
+cat >"$T/agent.yaml" <<YAML
+agent:
+  state_dir: $T/state
+  jitter: 0s
+batch:
+  linger_ms: 50
+inputs:
+  - plugin: loadavg
+    interval: 100ms
+outputs:
+  - plugin: file
+    path: $T/records.jsonl
+YAML
+"$pipitd" -c "$T/agent.yaml" --plugin-dir "$plugdir" 2>"$T/pipitd.log" &
+pid=$!
+i=0
+while [ $i -lt 100 ] && ! grep -q '"name":"load.1m"' "$T/records.jsonl" 2>/dev/null; do
+    sleep 0.1; i=$((i + 1))
+done
+grep -q '"instance":"loadavg","name":"load.1m"' "$T/records.jsonl"
+ok $? "the staged pipitd loads the third-party plugin and delivers its records"
+kill -TERM $pid; wait $pid
+ok $? "the staged pipitd stops cleanly" || sed 's/^/# /' "$T/pipitd.log"
 
 done_testing
