@@ -44,8 +44,13 @@ struct batch *batch_close(struct batch_open *o, uint64_t seq, const char *agent_
     b->b.payload = b->payload;
     b->b.payload_len = len;
     b->b.agent_id = agent_id;
+    b->b.id = o->bid;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    b->b.created_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
     o->count = 0;
     o->opened_ns = 0;
+    o->bid = 0;
     return b;
 }
 

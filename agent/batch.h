@@ -17,6 +17,7 @@ struct batch_limits {
 /* A batch being filled with JSON lines of one kind. */
 struct batch_open {
     int kind;
+    uint64_t bid;                       /* pipeline-wide id, set at the first record */
     struct buf payload;
     uint32_t count;
     int64_t opened_ns;                  /* monotonic time of the first record */
@@ -28,6 +29,7 @@ struct batch {
     struct pipit_batch b;               /* what flush() is given */
     char *payload;                      /* owned; b.payload points here */
     uint32_t pending;                   /* bit i: output i still owes delivery */
+    uint32_t inflight;                  /* bit i: output i returned PIPIT_PENDING */
 };
 
 /* Append one line (with its '\n'); the first line starts the linger clock. */

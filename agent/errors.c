@@ -7,6 +7,7 @@ const char *pipit_strerror(int err)
     switch (err) {
     case PIPIT_OK:    return "success";
     case PIPIT_RETRY: return "try again later";
+    case PIPIT_PENDING: return "in progress";
 #define XX(name, val, msg) case PIPIT_##name: return msg;
     PIPIT_ERRNO_MAP(XX)
 #undef XX
@@ -19,6 +20,7 @@ const char *pipit_errname(int err)
     switch (err) {
     case PIPIT_OK:    return "PIPIT_OK";
     case PIPIT_RETRY: return "PIPIT_RETRY";
+    case PIPIT_PENDING: return "PIPIT_PENDING";
 #define XX(name, val, msg) case PIPIT_##name: return "PIPIT_" #name;
     PIPIT_ERRNO_MAP(XX)
 #undef XX

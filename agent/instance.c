@@ -19,7 +19,8 @@ static _Thread_local struct pipit_instance *tls_running;
 struct foreign_item {                   /* a record emitted by a plugin thread */
     struct foreign_item *next;
     struct pipit_instance *ins;
-    int kind;
+    int kind;                           /* 0: a mark with token */
+    uint64_t token;
     size_t len;
     char line[];
 };
@@ -118,8 +119,10 @@ static int foreign_push(struct pipit_instance *ins, int kind, const char *line,
     it->next = NULL;
     it->ins = ins;
     it->kind = kind;
+    it->token = 0;
     it->len = len;
-    memcpy(it->line, line, len);
+    if (len)
+        memcpy(it->line, line, len);
     pthread_mutex_lock(&h->foreign_mu);
     if (h->foreign_bytes + len > FOREIGN_MAX_BYTES) {
         pthread_mutex_unlock(&h->foreign_mu);
@@ -145,10 +148,14 @@ static void foreign_drain(uv_async_t *a)
     pthread_mutex_unlock(&h->foreign_mu);
     while (it) {
         struct foreign_item *next = it->next;
-        if (h->deliver(h, it->ins, it->kind, it->line, it->len, 1) == PIPIT_OK)
+        if (it->kind == 0) {
+            if (h->mark)
+                h->mark(h, it->ins, it->token);
+        } else if (h->deliver(h, it->ins, it->kind, it->line, it->len, 1) == PIPIT_OK) {
             it->ins->stats.records++;
-        else
+        } else {
             it->ins->stats.dropped++;
+        }
         free(it);
         it = next;
     }
@@ -398,6 +405,49 @@ static int api_timer_stop(pipit_instance *ins)
     return PIPIT_OK;
 }
 
+static void api_flush_done(pipit_instance *ins, uint64_t batch_id, int status)
+{
+    if (!on_loop(ins) || !ins->host->flush_done) {
+        api_log(ins, PIPIT_LOG_ERROR, "flush_done called off the loop thread or "
+                "without a pipeline; batch %llu", (unsigned long long)batch_id);
+        return;
+    }
+    ins->host->flush_done(ins->host, ins, batch_id, status);
+}
+
+/*
+ * Record a mark after everything emitted so far: inside collect() it waits
+ * in the collection's buffer for the handoff, on the loop it goes to the
+ * pipeline at once, from other threads through the foreign queue, so a
+ * mark never overtakes the records emitted before it.
+ */
+static int api_mark(pipit_instance *ins, uint64_t token)
+{
+    if (!ins || !ins->host->mark)
+        return PIPIT_ENOTSUP;
+    if (tls_running == ins && ins->collecting) {
+        ins->collecting->marked = true;
+        ins->collecting->mark = token;
+        return PIPIT_OK;
+    }
+    if (pthread_equal(pthread_self(), ins->host->loop_thread))
+        return ins->host->mark(ins->host, ins, token);
+    struct instance_host *h = ins->host;
+    if (!h->foreign_ready)
+        return PIPIT_ESTATE;
+    struct foreign_item *it = calloc(1, sizeof *it);
+    if (!it)
+        return PIPIT_ENOMEM;
+    it->ins = ins;
+    it->token = token;
+    pthread_mutex_lock(&h->foreign_mu);
+    *h->foreign_tail = it;
+    h->foreign_tail = &it->next;
+    pthread_mutex_unlock(&h->foreign_mu);
+    uv_async_send(&h->foreign_async);
+    return PIPIT_OK;
+}
+
 static const struct pipit_api host_api = {
     .struct_size = sizeof(struct pipit_api),
     .abi_major = PIPIT_ABI_MAJOR,
@@ -421,6 +471,8 @@ static const struct pipit_api host_api = {
     .unwatch_fd = api_unwatch_fd,
     .timer_start = api_timer_start,
     .timer_stop = api_timer_stop,
+    .flush_done = api_flush_done,
+    .mark = api_mark,
 };
 
 const struct pipit_api *instance_api(void)
@@ -533,7 +585,7 @@ static void foreign_forget(struct pipit_instance *ins)
     pthread_mutex_unlock(&h->foreign_mu);
 }
 
-void instance_fini(struct pipit_instance *ins)
+void instance_pause(struct pipit_instance *ins)
 {
     while (ins->watches)
         api_unwatch_fd(ins, ins->watches->fd);
@@ -542,6 +594,11 @@ void instance_fini(struct pipit_instance *ins)
         uv_close((uv_handle_t *)ins->timer, (uv_close_cb)free);
         ins->timer = NULL;
     }
+}
+
+void instance_fini(struct pipit_instance *ins)
+{
+    instance_pause(ins);
     if (ins->state == INS_RUNNING && ins->plugin->desc.fini)
         ins->plugin->desc.fini(ins, ins->ctx);
     if (ins->state == INS_RUNNING)
@@ -608,6 +665,11 @@ void instance_handoff(struct pipit_instance *ins)
                 buf_reset(&e->lines[k]);
         }
         e->bytes = 0;
+        if (e->marked) {
+            e->marked = false;
+            if (ins->host->mark)
+                ins->host->mark(ins->host, ins, e->mark);
+        }
     }
     ins->stats.invalid += atomic_exchange(&ins->emit_invalid, 0);
     ins->stats.dropped += atomic_exchange(&ins->emit_dropped, 0);

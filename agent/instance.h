@@ -22,6 +22,8 @@ struct emitbuf {
     struct buf lines[PIPIT_RECORD_KIND_MAX + 1];
     uint32_t count[PIPIT_RECORD_KIND_MAX + 1];
     size_t bytes;                       /* sum of lines[].len */
+    bool marked;                        /* api->mark() was called: */
+    uint64_t mark;                      /* its latest token */
 };
 
 /*
@@ -38,6 +40,11 @@ struct instance_host {
      * PIPIT_EFULL when refused (the caller counts them as dropped). */
     int (*deliver)(struct instance_host *h, struct pipit_instance *ins,
                    int kind, const char *lines, size_t len, uint32_t count);
+    /* Loop thread: an output's api->flush_done(), an input's api->mark().
+     * Either may be NULL (the call then returns PIPIT_ENOTSUP). */
+    void (*flush_done)(struct instance_host *h, struct pipit_instance *ins,
+                       uint64_t batch_id, int status);
+    int (*mark)(struct instance_host *h, struct pipit_instance *ins, uint64_t token);
     void *opaque;                       /* for the runner */
 
     /* Internal: records from threads the plugin started itself. */
@@ -127,8 +134,12 @@ void instance_free(struct pipit_instance *ins);
  * Returns the plugin's status.
  */
 int instance_run(struct pipit_instance *ins);
-/* Loop thread: pass what the last instance_run() emitted to h->deliver. */
+/* Loop thread: pass what the last instance_run() emitted to h->deliver,
+ * then its mark, if it made one. */
 void instance_handoff(struct pipit_instance *ins);
+/* Stop the instance's fd watches and timer (it emits nothing more by
+ * itself); fini() is still to come. */
+void instance_pause(struct pipit_instance *ins);
 
 /* Free every line of an emitbuf; keeps the storage of none. */
 void emitbuf_free(struct emitbuf *e);

@@ -121,6 +121,8 @@ struct pipeline *pipeline_new(uv_loop_t *loop, struct identity *id,
     pl->limits = *limits;
     pl->max_pending = max_pending;
     pl->tail = &pl->head;
+    pl->marks_tail = &pl->marks;
+    pl->next_bid = 1;
     for (int k = 0; k <= PIPIT_RECORD_KIND_MAX; k++)
         pl->open[k].kind = k;
     uv_timer_init(loop, &pl->linger);
@@ -174,6 +176,8 @@ int pipeline_deliver(struct pipeline *pl, int kind, const char *lines, size_t le
         }
         pl->pending_bytes += n;
         pl->stats.records_in++;
+        if (o->count == 1)
+            o->bid = pl->next_bid++;
         if (o->count == 1 && pl->limits.linger_ns > 0 && !uv_is_active((uv_handle_t *)&pl->linger))
             uv_timer_start(&pl->linger, linger_fired,
                            (uint64_t)(pl->limits.linger_ns / 1000000), 0);
@@ -205,18 +209,98 @@ bool pipeline_idle(const struct pipeline *pl)
     return pl->head == NULL;
 }
 
-/* Free the batches at the head that every output has taken. */
+/* Smallest id among batches still alive (open or queued), or UINT64_MAX. */
+static uint64_t min_alive_bid(const struct pipeline *pl)
+{
+    uint64_t min = UINT64_MAX;
+    for (int k = PIPIT_METRIC; k <= PIPIT_RECORD_KIND_MAX; k++)
+        if (pl->open[k].count && pl->open[k].bid < min)
+            min = pl->open[k].bid;
+    for (const struct batch *b = pl->head; b; b = b->next)
+        if (b->b.id < min)
+            min = b->b.id;
+    return min;
+}
+
+/*
+ * Acknowledge, in order, the marks whose batches are all released. The
+ * list is ordered by barrier (marks are made in time order), so the scan
+ * stops at the first mark still waiting.
+ */
+static void ack_marks(struct pipeline *pl)
+{
+    if (!pl->marks)
+        return;
+    uint64_t alive = min_alive_bid(pl);
+    while (pl->marks && pl->marks->barrier < alive) {
+        struct pipeline_mark *m = pl->marks;
+        pl->marks = m->next;
+        if (!pl->marks)
+            pl->marks_tail = &pl->marks;
+        struct pipit_instance *ins = m->ins;
+        if (ins->state == INS_RUNNING && ins->plugin->desc.ack)
+            ins->plugin->desc.ack(ins, ins->ctx, m->token);
+        free(m);
+    }
+}
+
+int pipeline_mark(struct pipeline *pl, struct pipit_instance *ins, uint64_t token)
+{
+    struct pipeline_mark *m = calloc(1, sizeof *m);
+    if (!m)
+        return PIPIT_ENOMEM;
+    m->ins = ins;
+    m->token = token;
+    m->barrier = pl->next_bid - 1;      /* every batch opened so far */
+    *pl->marks_tail = m;
+    pl->marks_tail = &m->next;
+    schedule_kick(pl);                  /* acked from the loop, never re-entrantly */
+    return PIPIT_OK;
+}
+
+void pipeline_forget(struct pipeline *pl, struct pipit_instance *ins)
+{
+    struct pipeline_mark **pp = &pl->marks;
+    while (*pp) {
+        struct pipeline_mark *m = *pp;
+        if (m->ins == ins) {
+            *pp = m->next;
+            free(m);
+        } else {
+            pp = &m->next;
+        }
+    }
+    pl->marks_tail = pp;
+}
+
+static void free_marks(struct pipeline *pl)
+{
+    while (pl->marks) {
+        struct pipeline_mark *m = pl->marks;
+        pl->marks = m->next;
+        free(m);
+    }
+    pl->marks_tail = &pl->marks;
+}
+
+/* Free the batches every output has taken (in any queue position). */
 static void release_delivered(struct pipeline *pl)
 {
-    while (pl->head && pl->head->pending == 0) {
-        struct batch *b = pl->head;
-        pl->head = b->next;
-        if (!pl->head)
-            pl->tail = &pl->head;
-        pl->pending_bytes -= b->b.payload_len;
-        pl->queued--;
-        batch_free(b);
+    struct batch **pp = &pl->head, *last = NULL;
+    while (*pp) {
+        struct batch *b = *pp;
+        if (b->pending == 0 && b->inflight == 0) {
+            *pp = b->next;
+            pl->pending_bytes -= b->b.payload_len;
+            pl->queued--;
+            batch_free(b);
+        } else {
+            last = b;
+            pp = &b->next;
+        }
     }
+    pl->tail = last ? &last->next : &pl->head;
+    ack_marks(pl);
 }
 
 static void retry_fired(uv_timer_t *t)
@@ -226,11 +310,40 @@ static void retry_fired(uv_timer_t *t)
     pipeline_kick(o->pl);
 }
 
+/* Wait before giving this output anything again: exponential, with jitter. */
+static void back_off(struct pipeline_output *o)
+{
+    o->retries++;
+    if (o->waiting)
+        return;
+    o->waiting = true;
+    uint64_t wait = (uint64_t)o->backoff_ms / 2 +
+                    (uint64_t)rand() % ((uint64_t)o->backoff_ms / 2 + 1);
+    uv_timer_start(&o->retry, retry_fired, wait, 0);
+    if (o->backoff_ms < BACKOFF_MAX_MS)
+        o->backoff_ms *= 2;
+    if (o->backoff_ms > BACKOFF_MAX_MS)
+        o->backoff_ms = BACKOFF_MAX_MS;
+}
+
+/* The output cannot ever deliver b: count it and say so. */
+static void give_up(struct pipeline_output *o, struct batch *b, int err)
+{
+    b->pending &= ~(1u << o->bit);
+    o->failed_batches++;
+    o->failed_records += b->b.count;
+    log_line(PIPIT_LOG_ERROR, o->ins->name, o->ins->plugin->desc.name, NULL,
+             "flush of batch %llu (%u %s records) failed: %s; this output "
+             "drops them (counted)", (unsigned long long)b->b.seq, b->b.count,
+             record_kind_name(b->b.kind), pipit_strerror(err));
+}
+
 /*
  * Hand each output the batches it still owes, oldest first, until it has
- * none or asks to retry. PIPIT_RETRY keeps the batch and backs off
- * exponentially with jitter; an error gives up this batch for this output,
- * counted and logged (other outputs still get it).
+ * none or asks to retry. PIPIT_PENDING leaves the batch in flight until
+ * flush_done(); PIPIT_RETRY keeps the batch and backs off exponentially
+ * with jitter; an error gives up this batch for this output, counted and
+ * logged (other outputs still get it).
  */
 static void deliver_output(struct pipeline *pl, struct pipeline_output *o)
 {
@@ -240,7 +353,7 @@ static void deliver_output(struct pipeline *pl, struct pipeline_output *o)
     if (o->waiting)
         return;
     for (struct batch *b = pl->head; b; b = b->next) {
-        if (!(b->pending & bit))
+        if (!(b->pending & bit) || (b->inflight & bit))
             continue;
         if (o->ins->state != INS_RUNNING) {
             b->pending &= ~bit;         /* disabled while the batch waited */
@@ -249,6 +362,11 @@ static void deliver_output(struct pipeline *pl, struct pipeline_output *o)
             continue;
         }
         int r = d->flush(o->ins, o->ins->ctx, &b->b);
+        if (r == PIPIT_PENDING) {
+            b->inflight |= bit;
+            o->inflight++;
+            continue;
+        }
         if (r == PIPIT_OK) {
             b->pending &= ~bit;
             o->batches++;
@@ -257,24 +375,10 @@ static void deliver_output(struct pipeline *pl, struct pipeline_output *o)
             continue;
         }
         if (r == PIPIT_RETRY) {
-            o->retries++;
-            o->waiting = true;
-            uint64_t wait = (uint64_t)o->backoff_ms / 2 +
-                            (uint64_t)rand() % ((uint64_t)o->backoff_ms / 2 + 1);
-            uv_timer_start(&o->retry, retry_fired, wait, 0);
-            if (o->backoff_ms < BACKOFF_MAX_MS)
-                o->backoff_ms *= 2;
-            if (o->backoff_ms > BACKOFF_MAX_MS)
-                o->backoff_ms = BACKOFF_MAX_MS;
+            back_off(o);
             return;
         }
-        b->pending &= ~bit;
-        o->failed_batches++;
-        o->failed_records += b->b.count;
-        log_line(PIPIT_LOG_ERROR, o->ins->name, d->name, NULL,
-                 "flush of batch %llu (%u %s records) failed: %s; this output "
-                 "drops them (counted)", (unsigned long long)b->b.seq, b->b.count,
-                 record_kind_name(b->b.kind), pipit_strerror(r));
+        give_up(o, b, r);
     }
 }
 
@@ -285,6 +389,39 @@ void pipeline_kick(struct pipeline *pl)
     release_delivered(pl);
     if (pl->on_progress)
         pl->on_progress(pl->progress_arg);
+}
+
+void pipeline_flush_done(struct pipeline *pl, struct pipit_instance *ins,
+                         uint64_t id, int status)
+{
+    struct pipeline_output *o = ins->out;
+    struct batch *b;
+
+    if (!o || pl->closing)
+        return;
+    uint32_t bit = 1u << o->bit;
+    for (b = pl->head; b; b = b->next)
+        if (b->b.id == id && (b->inflight & bit))
+            break;
+    if (!b) {
+        log_line(PIPIT_LOG_WARN, ins->name, ins->plugin->desc.name, NULL,
+                 "flush_done for batch id %llu which is not in flight; ignored",
+                 (unsigned long long)id);
+        return;
+    }
+    b->inflight &= ~bit;
+    o->inflight--;
+    if (status == PIPIT_OK) {
+        b->pending &= ~bit;
+        o->batches++;
+        o->records += b->b.count;
+        o->backoff_ms = BACKOFF_MIN_MS;
+    } else if (status == PIPIT_RETRY || status == PIPIT_PENDING) {
+        back_off(o);
+    } else {
+        give_up(o, b, status);
+    }
+    schedule_kick(pl);
 }
 
 static void kick_fired(uv_timer_t *t)
@@ -318,6 +455,7 @@ void pipeline_abandon(struct pipeline *pl)
     }
     pl->tail = &pl->head;
     pl->queued = 0;
+    free_marks(pl);                     /* their records were not all delivered */
     pl->stats.records_lost += records;
     if (records)
         log_error("pipeline", "%llu records in %llu batches were not delivered "

@@ -17,6 +17,7 @@ struct pipeline_output {
     int64_t backoff_ms;
     uint64_t batches, records;          /* delivered */
     uint64_t retries;                   /* flush() returned PIPIT_RETRY */
+    uint64_t inflight;                  /* batches flushed with PIPIT_PENDING */
     uint64_t failed_batches, failed_records;  /* flush() returned an error */
     struct pipeline *pl;
 };
@@ -30,8 +31,17 @@ struct pipeline_stats {
     uint64_t seq_errors;                /* sequence reservation not persisted */
 };
 
+struct pipeline_mark {                  /* an input's api->mark() */
+    struct pipeline_mark *next;
+    struct pipit_instance *ins;
+    uint64_t token;
+    uint64_t barrier;                   /* acked when no batch <= this id lives */
+};
+
 struct pipeline {
     uv_loop_t *loop;
+    uint64_t next_bid;                  /* id of the next batch opened */
+    struct pipeline_mark *marks, **marks_tail;
     struct identity *id;                /* borrowed: agent id and sequence */
     struct batch_limits limits;
     size_t max_pending;                 /* bytes, open + queued */
@@ -78,5 +88,20 @@ void pipeline_abandon(struct pipeline *pl);
 void pipeline_close(struct pipeline *pl);
 /* Try deliveries now (normally scheduled by the pipeline itself). */
 void pipeline_kick(struct pipeline *pl);
+/*
+ * The outcome of a flush() that returned PIPIT_PENDING (api->flush_done):
+ * PIPIT_OK delivered, PIPIT_RETRY again later (with backoff), an error gives
+ * the batch up for that output (counted). Unknown ids are ignored.
+ */
+void pipeline_flush_done(struct pipeline *pl, struct pipit_instance *ins,
+                         uint64_t id, int status);
+/*
+ * Call ins's ack(token) once every batch holding records it emitted so far
+ * is released (delivered by every output, given up, or dropped and
+ * counted). Marks of one instance are acknowledged in order.
+ */
+int pipeline_mark(struct pipeline *pl, struct pipit_instance *ins, uint64_t token);
+/* Drop the marks of ins without acknowledging them (before ins goes away). */
+void pipeline_forget(struct pipeline *pl, struct pipit_instance *ins);
 
 #endif

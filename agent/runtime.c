@@ -21,7 +21,11 @@ struct generation {
     struct scheduler sched;
     struct pipit_instance **inputs, **outputs;
     size_t ninputs, noutputs;
-    bool inputs_done;                   /* inputs' fini ran during the drain */
+    enum {                              /* how far a drain has come */
+        DRAIN_COLLECTIONS = 0,          /* waiting for running collections */
+        DRAIN_LIVE,                     /* inputs alive (acks reach them) */
+        DRAIN_FINAL                     /* inputs' fini ran; last records */
+    } phase;
 };
 
 struct runtime {
@@ -48,6 +52,22 @@ static int rt_deliver(struct instance_host *h, struct pipit_instance *ins, int k
     if (!rt->gen || !rt->gen->pl)
         return PIPIT_ESTATE;
     return pipeline_deliver(rt->gen->pl, kind, lines, len, count);
+}
+
+static void rt_flush_done(struct instance_host *h, struct pipit_instance *ins,
+                          uint64_t id, int status)
+{
+    struct runtime *rt = h->opaque;
+    if (rt->gen && rt->gen->pl)
+        pipeline_flush_done(rt->gen->pl, ins, id, status);
+}
+
+static int rt_mark(struct instance_host *h, struct pipit_instance *ins, uint64_t token)
+{
+    struct runtime *rt = h->opaque;
+    if (!rt->gen || !rt->gen->pl)
+        return PIPIT_ESTATE;
+    return pipeline_mark(rt->gen->pl, ins, token);
 }
 
 static void apply_logging(const struct agent_conf *c)
@@ -207,6 +227,8 @@ static void end_generation(struct runtime *rt)
              (unsigned long long)ps->records_full,
              (unsigned long long)ps->records_unrouted,
              (unsigned long long)ps->records_lost);
+    for (size_t i = 0; i < g->ninputs; i++)
+        instance_fini(g->inputs[i]);    /* no-op unless a drain timed out */
     for (size_t i = 0; i < g->noutputs; i++)
         instance_fini(g->outputs[i]);
     scheduler_release(&g->sched);
@@ -254,27 +276,39 @@ static void finish_drain(struct runtime *rt)
 }
 
 /*
- * Move the drain forward after any progress: wait for running collections,
- * then run the inputs' fini (they may emit last records), close the open
- * batches and wait until the outputs took everything.
+ * Move the drain forward after any progress. Running collections finish
+ * first; then every open batch closes and the outputs take them while the
+ * inputs are still alive, so their acks (checkpoints, offsets) arrive; then
+ * the inputs' fini() runs (it may emit last records), and those are
+ * delivered too.
  */
 static void check_drain(void *arg)
 {
     struct runtime *rt = arg;
     struct generation *g = rt->gen;
 
-    if (!rt->draining || !g || scheduler_busy(&g->sched))
-        return;
-    if (!g->inputs_done) {
-        g->inputs_done = true;
-        for (size_t i = 0; i < g->ninputs; i++)
-            instance_fini(g->inputs[i]);
-        pipeline_close_open(g->pl);
-        pipeline_kick(g->pl);           /* re-enters check_drain */
-        return;
+    while (rt->draining && g && !scheduler_busy(&g->sched)) {
+        switch (g->phase) {
+        case DRAIN_COLLECTIONS:
+            pipeline_close_open(g->pl);
+            g->phase = DRAIN_LIVE;
+            continue;
+        case DRAIN_LIVE:
+            if (!pipeline_idle(g->pl))
+                return;
+            for (size_t i = 0; i < g->ninputs; i++) {
+                instance_fini(g->inputs[i]);
+                pipeline_forget(g->pl, g->inputs[i]);
+            }
+            pipeline_close_open(g->pl);
+            g->phase = DRAIN_FINAL;
+            continue;
+        case DRAIN_FINAL:
+            if (pipeline_idle(g->pl))
+                finish_drain(rt);
+            return;
+        }
     }
-    if (pipeline_idle(g->pl))
-        finish_drain(rt);
 }
 
 static void drain_timeout(uv_timer_t *t)
@@ -296,11 +330,6 @@ static void drain_timeout(uv_timer_t *t)
         uv_timer_start(&rt->drain_timer, drain_timeout, 1000, 0);
         return;                         /* a reload has to wait for it */
     }
-    if (!g->inputs_done) {
-        check_drain(rt);
-        if (!rt->draining || rt->gen != g)
-            return;
-    }
     log_error("runtime", "outputs did not take every batch within "
               "agent.shutdown_timeout (%lld ms)", (long long)g->conf->agent.shutdown_timeout_ms);
     pipeline_abandon(g->pl);
@@ -312,6 +341,8 @@ static void begin_drain(struct runtime *rt, bool exit_after)
     rt->draining = true;
     rt->exit_after = exit_after;
     scheduler_stop(&rt->gen->sched);
+    for (size_t i = 0; i < rt->gen->ninputs; i++)
+        instance_pause(rt->gen->inputs[i]);   /* no new records from watches */
     uv_timer_start(&rt->drain_timer, drain_timeout,
                    (uint64_t)rt->gen->conf->agent.shutdown_timeout_ms, 0);
     check_drain(rt);
@@ -408,6 +439,8 @@ int runtime_run(struct agent_conf *conf, const struct runtime_options *opt)
     rt->host.agent_id = rt->id.agent_id;
     rt->host.state_dir = rt->state_dir;
     rt->host.deliver = rt_deliver;
+    rt->host.flush_done = rt_flush_done;
+    rt->host.mark = rt_mark;
     rt->host.opaque = rt;
     instance_host_open(&rt->host);
 

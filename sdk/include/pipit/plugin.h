@@ -63,7 +63,8 @@ enum pipit_status {
     PIPIT_ERRNO_MAP(PIPIT__ERR_ENUM)
 #undef PIPIT__ERR_ENUM
     /* Positive: only as the return value of an output's flush(). */
-    PIPIT_RETRY = 1                     /* not delivered, try again later */
+    PIPIT_RETRY = 1,                    /* not delivered, try again later */
+    PIPIT_PENDING = 2                   /* taken; outcome via api->flush_done() */
 };
 
 /* Opaque handle of one configured plugin instance, owned by the host. */
@@ -142,7 +143,8 @@ struct pipit_record {
 
 /*
  * A closed batch of records of one kind, as handed to an output's flush().
- * Borrowed: valid until flush() returns.
+ * Borrowed: valid until flush() returns; an output that returns
+ * PIPIT_PENDING copies what it needs (librdkafka copies the message).
  */
 struct pipit_batch {
     size_t struct_size;                 /* sizeof(struct pipit_batch) */
@@ -152,6 +154,10 @@ struct pipit_batch {
     const char *payload;                /* newline-delimited JSON records */
     size_t payload_len;                 /* bytes in payload */
     const char *agent_id;               /* UUID of the agent, NUL-terminated */
+    uint64_t id;                        /* handle for api->flush_done() */
+    const void *wire;                   /* the batch as one wire message */
+    size_t wire_len;                    /* (docs/wire-format.md), or NULL/0 */
+    int64_t created_ns;                 /* when the batch was closed */
 };
 
 /* ---- options ------------------------------------------------------------ */
@@ -272,6 +278,17 @@ struct pipit_api {
     int (*timer_start)(pipit_instance *ins, uint64_t timeout_ms,
                        uint64_t repeat_ms, pipit_timer_cb cb);
     int (*timer_stop)(pipit_instance *ins);
+
+    /* Output, loop thread: the outcome of a flush() that returned
+     * PIPIT_PENDING: PIPIT_OK delivered, PIPIT_RETRY give it to me again
+     * later, an error to give it up (counted). Exactly once per batch. */
+    void (*flush_done)(pipit_instance *ins, uint64_t batch_id, int status);
+    /* Input: ask for the plugin's ack(token) once every record this
+     * instance emitted before the call is durable (written to the spool,
+     * or taken by every output when there is no spool). Tokens must
+     * increase. Used to commit source positions (file offsets, Kafka
+     * offsets) only after the records are safe. */
+    int (*mark)(pipit_instance *ins, uint64_t token);
 };
 
 /* True when the host's api table has the service `field`. */
@@ -313,6 +330,10 @@ struct pipit_plugin {
     int (*act)(pipit_instance *ins, void *data);
     /* Per instance, exactly once if init() succeeded. */
     void (*fini)(pipit_instance *ins, void *data);
+    /* Input, loop thread: every record emitted before api->mark(token) is
+     * durable. Tokens arrive in the order they were marked; a token whose
+     * records were lost (drain timed out) is never acknowledged. */
+    void (*ack)(pipit_instance *ins, void *data, uint64_t token);
 };
 
 typedef const struct pipit_plugin *(*pipit_plugin_entry_fn)(void);
