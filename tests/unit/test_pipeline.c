@@ -1,0 +1,612 @@
+/* test_pipeline.c: records into batches and batches to fake outputs on a real libuv loop: limits, order, kinds, retry, errors, bounds, drain. */
+#include <ftw.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <pipit/plugin.h>
+#include "identity.h"
+#include "instance.h"
+#include "log.h"
+#include "pipeline.h"
+#include "../tap.h"
+
+#define KM(k) (1u << (k))
+#define ALL_KINDS (KM(PIPIT_METRIC) | KM(PIPIT_LOG) | KM(PIPIT_COST) | KM(PIPIT_EVENT))
+#define MS 1000000LL
+
+/* ---- a fake output: records every flush() and returns scripted statuses -- */
+
+#define MAX_CALLS 64
+
+struct call {
+    uint64_t seq;
+    int kind;
+    uint32_t count;
+    size_t len;
+    char payload[256];                  /* first bytes of the payload */
+    const char *agent_id;
+    int ret;                            /* what flush() returned */
+};
+
+struct fake_out {
+    const int *script;                  /* statuses of the first calls */
+    size_t nscript;
+    size_t ncalls;
+    struct call calls[MAX_CALLS];
+};
+
+static int fake_flush(pipit_instance *ins, void *data, const struct pipit_batch *b)
+{
+    struct fake_out *f = data;
+    int r = f->ncalls < f->nscript ? f->script[f->ncalls] : PIPIT_OK;
+
+    if (f->ncalls < MAX_CALLS) {
+        struct call *c = &f->calls[f->ncalls];
+        c->seq = b->seq;
+        c->kind = b->kind;
+        c->count = b->count;
+        c->len = b->payload_len;
+        c->agent_id = b->agent_id;
+        c->ret = r;
+        snprintf(c->payload, sizeof c->payload, "%.*s", (int)b->payload_len, b->payload);
+    }
+    f->ncalls++;
+    return r;
+}
+
+static char fake_path[] = "fake.so";
+static const struct loader_plugin fake_plugin = {
+    .path = fake_path,
+    .desc = { .magic = PIPIT_ABI_MAGIC, .abi_major = PIPIT_ABI_MAJOR,
+              .struct_size = sizeof(struct pipit_plugin), .name = "out_fake",
+              .version = "1", .kinds = PIPIT_OUTPUT, .flush = fake_flush },
+};
+
+/* An output instance as the runtime makes it, built by hand around f. */
+static void make_out(struct pipit_instance *ins, struct fake_out *f, char *name,
+                     unsigned kind_mask)
+{
+    memset(ins, 0, sizeof *ins);
+    memset(f, 0, sizeof *f);
+    ins->name = name;
+    ins->role = PIPIT_OUTPUT;
+    ins->plugin = &fake_plugin;
+    ins->ctx = f;
+    ins->state = INS_RUNNING;
+    ins->kind_mask = kind_mask;
+}
+
+/* ---- the loop, the identity and the pipeline of one test --------------- */
+
+static char tmp[4096];
+static FILE *log_file;
+static int progress;
+
+static void on_progress(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+struct env {
+    uv_loop_t loop;
+    struct identity id;
+    struct pipeline *pl;
+    const char *what;
+};
+
+static void env_open(struct env *e, const char *what, uint32_t max_records,
+                     size_t max_bytes, int64_t linger_ns, size_t max_pending,
+                     struct pipit_instance **outs, size_t nouts)
+{
+    static int n;
+    char dir[4200];
+    struct batch_limits lim = { max_records, max_bytes, linger_ns };
+
+    e->what = what;
+    snprintf(dir, sizeof dir, "%s/state%d", tmp, n++);
+    if (uv_loop_init(&e->loop) != 0 || identity_open(&e->id, dir, "h") != PIPIT_OK ||
+        !(e->pl = pipeline_new(&e->loop, &e->id, &lim, max_pending, outs, nouts))) {
+        printf("Bail out! cannot set up %s\n", what);
+        exit(1);
+    }
+    e->pl->on_progress = on_progress;
+    e->pl->progress_arg = &progress;
+}
+
+/* Close the pipeline, run the loop until its handles are closed, and check
+ * that nothing was left open on the loop. */
+static void env_close(struct env *e)
+{
+    pipeline_close(e->pl);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    is_int(uv_loop_close(&e->loop), 0, "%s: the loop closes, no handle left", e->what);
+    identity_close(&e->id);
+}
+
+/* n lines "<c><seq from first, width w-2>\n" of w bytes each into out. */
+static size_t lines(char *out, char c, int first, int n, int w)
+{
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += (size_t)sprintf(out + len, "%c%0*d\n", c, w - 2, first + i);
+    return len;
+}
+
+static int deliver(struct env *e, int kind, char c, int first, int n, int w)
+{
+    char buf[8192];
+    size_t len = lines(buf, c, first, n, w);
+    return pipeline_deliver(e->pl, kind, buf, len, (uint32_t)n);
+}
+
+struct until {
+    struct env *e;
+    struct fake_out *f;
+    size_t calls;                       /* f has had at least this many calls */
+};
+
+static bool has_calls(const struct until *u)
+{
+    return u->f->ncalls >= u->calls;
+}
+
+static bool is_idle(const struct until *u)
+{
+    return pipeline_idle(u->e->pl);
+}
+
+/* Run the loop until cond holds; a bounded number of iterations, no clock. */
+static bool run_until(struct env *e, bool (*cond)(const struct until *),
+                      const struct until *u, uv_run_mode mode)
+{
+    for (int i = 0; i < 100000 && !cond(u); i++)
+        uv_run(&e->loop, mode);
+    return cond(u);
+}
+
+static const char *log_taken(void)
+{
+    static char text[1 << 16];
+    int fd = fileno(log_file);
+    ssize_t n = pread(fd, text, sizeof text - 1, 0);
+
+    text[n > 0 ? n : 0] = '\0';
+    if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+        diag("cannot empty the log");
+    return text;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+/* max_records closes batches; both outputs get all of them, in order, with
+ * sequence numbers taken from the identity. */
+static void test_max_records(void)
+{
+    struct env e;
+    struct fake_out fa, fb;
+    struct pipit_instance a, b;
+    struct pipit_instance *outs[] = { &a, &b };
+    char na[] = "a", nb[] = "b";
+
+    make_out(&a, &fa, na, ALL_KINDS);
+    make_out(&b, &fb, nb, KM(PIPIT_METRIC) | KM(PIPIT_LOG));
+    env_open(&e, "max_records", 3, 1 << 20, 0, 1 << 20, outs, 2);
+    ok(a.out == &e.pl->outs[0] && b.out == &e.pl->outs[1], "each output knows its state");
+    for (int i = 0; i < 5; i++)
+        identity_next_seq(&e.id);       /* 1..5 used elsewhere */
+
+    is_int(deliver(&e, PIPIT_METRIC, 'm', 1, 7, 6), PIPIT_OK, "max_records: deliver 7 records");
+    is_int(e.pl->stats.records_in, 7, "max_records: 7 records in");
+    is_int(e.pl->stats.batches_closed, 3, "max_records: 3 batches closed (3, 3, 1)");
+    is_int(e.pl->queued, 3, "max_records: 3 queued");
+    is_int(e.pl->pending_bytes, 42, "max_records: 42 bytes pending");
+    is_int(fa.ncalls, 0, "max_records: nothing is flushed before the loop runs");
+
+    progress = 0;
+    struct until u = { &e, NULL, 0 };
+    ok(run_until(&e, is_idle, &u, UV_RUN_ONCE), "max_records: the loop delivers everything");
+    ok(progress > 0, "max_records: on_progress called");
+    static const char *const want[] = {
+        "m0001\nm0002\nm0003\n", "m0004\nm0005\nm0006\n", "m0007\n",
+    };
+    static const uint32_t counts[] = { 3, 3, 1 };
+    for (int o = 0; o < 2; o++) {
+        struct fake_out *f = o ? &fb : &fa;
+        bool same = f->ncalls == 3;
+        for (size_t i = 0; same && i < 3; i++)
+            same = f->calls[i].seq == 6 + i && f->calls[i].kind == PIPIT_METRIC &&
+                   f->calls[i].count == counts[i] && strcmp(f->calls[i].payload, want[i]) == 0 &&
+                   f->calls[i].len == strlen(want[i]) && f->calls[i].agent_id == e.id.agent_id;
+        ok(same, "max_records: output %s got seq 6, 7, 8 with 3, 3, 1 records in order", o ? "b" : "a");
+        is_int(e.pl->outs[o].batches, 3, "max_records: output %d counts 3 batches", o);
+        is_int(e.pl->outs[o].records, 7, "max_records: output %d counts 7 records", o);
+    }
+    is_int(identity_next_seq(&e.id), 9, "max_records: the identity hands out 9 next");
+    ok(e.pl->pending_bytes == 0 && e.pl->queued == 0 && e.pl->head == NULL,
+       "max_records: nothing pending after delivery");
+    env_close(&e);
+    ok(a.out == NULL && b.out == NULL, "max_records: closing clears the outputs' state");
+}
+
+static void test_max_bytes(void)
+{
+    struct env e;
+    struct fake_out fa;
+    struct pipit_instance a;
+    struct pipit_instance *outs[] = { &a };
+    char na[] = "a";
+
+    make_out(&a, &fa, na, ALL_KINDS);
+    env_open(&e, "max_bytes", 1000, 20, 0, 1 << 20, outs, 1);
+    deliver(&e, PIPIT_LOG, 'l', 1, 10, 6);
+    struct until u = { &e, NULL, 0 };
+    run_until(&e, is_idle, &u, UV_RUN_ONCE);
+    ok(fa.ncalls == 3 && fa.calls[0].count == 4 && fa.calls[0].len == 24 &&
+       fa.calls[1].count == 4 && fa.calls[1].len == 24 && fa.calls[2].count == 2 &&
+       fa.calls[2].len == 12, "max_bytes 20, 6-byte lines: batches of 4, 4 and 2");
+    ok(fa.calls[0].seq == 1 && fa.calls[1].seq == 2 && fa.calls[2].seq == 3,
+       "max_bytes: sequence 1, 2, 3 on a new state directory");
+    is_str(fa.calls[2].payload, "l0009\nl0010\n", "max_bytes: the last batch holds the last lines");
+    env_close(&e);
+}
+
+/* Batches that reach no limit close after linger, on the loop's timer. */
+static void test_linger(void)
+{
+    struct env e;
+    struct fake_out fa;
+    struct pipit_instance a;
+    struct pipit_instance *outs[] = { &a };
+    char na[] = "a";
+
+    make_out(&a, &fa, na, ALL_KINDS);
+    env_open(&e, "linger", 1000, 1 << 20, 20 * MS, 1 << 20, outs, 1);
+    deliver(&e, PIPIT_METRIC, 'm', 1, 1, 6);
+    deliver(&e, PIPIT_METRIC, 'm', 2, 1, 6);
+    deliver(&e, PIPIT_LOG, 'l', 1, 1, 6);
+    ok(e.pl->stats.batches_closed == 0 && e.pl->queued == 0,
+       "linger: below the limits nothing closes at once");
+    ok(uv_is_active((uv_handle_t *)&e.pl->linger), "linger: the linger timer runs");
+
+    struct until u = { &e, &fa, 2 };
+    ok(run_until(&e, has_calls, &u, UV_RUN_ONCE), "linger: both batches delivered by the timer");
+    ok(fa.ncalls == 2 && fa.calls[0].kind == PIPIT_METRIC && fa.calls[0].count == 2 &&
+       strcmp(fa.calls[0].payload, "m0001\nm0002\n") == 0,
+       "linger: one metric batch with both records");
+    ok(fa.calls[1].kind == PIPIT_LOG && fa.calls[1].count == 1 &&
+       fa.calls[1].seq > fa.calls[0].seq, "linger: then the log batch, with a later seq");
+    ok(!uv_is_active((uv_handle_t *)&e.pl->linger) && !uv_is_active((uv_handle_t *)&e.pl->kick),
+       "linger: no timer left running once everything closed");
+
+    /* Again after the timer stopped: the next first record restarts it */
+    deliver(&e, PIPIT_EVENT, 'e', 1, 1, 6);
+    ok(uv_is_active((uv_handle_t *)&e.pl->linger), "linger: a new record restarts the timer");
+    u.calls = 3;
+    ok(run_until(&e, has_calls, &u, UV_RUN_ONCE) && fa.calls[2].kind == PIPIT_EVENT &&
+       fa.calls[2].count == 1, "linger: and its batch is delivered");
+    env_close(&e);
+
+    /* A batch closed by max_records while the timer runs; the next one still
+     * closes at its own linger */
+    make_out(&a, &fa, na, ALL_KINDS);
+    env_open(&e, "linger and max_records", 2, 1 << 20, 20 * MS, 1 << 20, outs, 1);
+    deliver(&e, PIPIT_METRIC, 'm', 1, 2, 6);
+    is_int(e.pl->stats.batches_closed, 1, "linger and max_records: 2 records close a batch at once");
+    deliver(&e, PIPIT_METRIC, 'm', 3, 1, 6);
+    u = (struct until){ &e, &fa, 2 };
+    ok(run_until(&e, has_calls, &u, UV_RUN_ONCE) && fa.calls[0].count == 2 &&
+       fa.calls[1].count == 1 && strcmp(fa.calls[1].payload, "m0003\n") == 0,
+       "linger and max_records: the third record closes at linger");
+    env_close(&e);
+}
+
+/* Outputs get only the kinds they take; kinds nobody takes are counted. */
+static void test_kinds(void)
+{
+    struct env e;
+    struct fake_out fa, fm, fd;
+    struct pipit_instance a, m, d;
+    struct pipit_instance *outs[] = { &a, &m, &d };
+    char na[] = "a", nm[] = "m", nd[] = "d";
+
+    make_out(&a, &fa, na, KM(PIPIT_METRIC) | KM(PIPIT_LOG));
+    make_out(&m, &fm, nm, KM(PIPIT_METRIC));
+    make_out(&d, &fd, nd, ALL_KINDS);
+    d.state = INS_DISABLED;             /* init failed: takes nothing */
+    env_open(&e, "kinds", 1000, 1 << 20, 0, 1 << 20, outs, 3);
+
+    deliver(&e, PIPIT_LOG, 'l', 1, 2, 6);
+    deliver(&e, PIPIT_METRIC, 'm', 1, 1, 6);
+    log_taken();
+    deliver(&e, PIPIT_COST, 'c', 1, 3, 6);
+    is_int(e.pl->stats.records_unrouted, 3, "kinds: 3 cost records nobody takes are unrouted");
+    ok(strstr(log_taken(), "3 records dropped: no running output takes this record kind") != NULL,
+       "kinds: the unrouted records are logged");
+    deliver(&e, PIPIT_EVENT, 'e', 1, 1, 6);
+    is_int(e.pl->stats.records_unrouted, 4, "kinds: and 1 event (the disabled output does not count)");
+    is_int(e.pl->pending_bytes, 18, "kinds: unrouted records free their bytes at once");
+    is_int(e.pl->stats.batches_closed, 4, "kinds: 4 batches closed");
+    struct until u = { &e, NULL, 0 };
+    run_until(&e, is_idle, &u, UV_RUN_ONCE);
+    ok(fa.ncalls == 2 && fa.calls[0].kind == PIPIT_LOG && fa.calls[0].count == 2 &&
+       fa.calls[1].kind == PIPIT_METRIC, "kinds: metrics+logs output got the logs, then the metrics");
+    ok(fm.ncalls == 1 && fm.calls[0].kind == PIPIT_METRIC && fm.calls[0].seq == fa.calls[1].seq,
+       "kinds: metrics-only output got only the metric batch (same seq)");
+    is_int(fd.ncalls, 0, "kinds: the disabled output got nothing");
+
+    /* An output disabled while a batch waits for it: dropped for it only */
+    deliver(&e, PIPIT_METRIC, 'm', 2, 2, 6);
+    a.state = INS_DISABLED;
+    run_until(&e, is_idle, &u, UV_RUN_ONCE);
+    ok(fa.ncalls == 2 && e.pl->outs[0].failed_batches == 1 && e.pl->outs[0].failed_records == 2,
+       "kinds: an output disabled meanwhile counts the batch as failed, no flush");
+    ok(fm.ncalls == 2 && fm.calls[1].count == 2, "kinds: the other output still gets it");
+
+    is_int(pipeline_deliver(e.pl, 0, "x\n", 2, 1), PIPIT_ESTATE, "kinds: kind 0 is refused");
+    is_int(pipeline_deliver(e.pl, PIPIT_RECORD_KIND_MAX + 1, "x\n", 2, 1), PIPIT_ESTATE,
+           "kinds: kind 5 is refused");
+    env_close(&e);
+}
+
+/* PIPIT_RETRY keeps the batch for that output and gives it again later. */
+static void test_retry(void)
+{
+    static const int script[] = { PIPIT_RETRY, PIPIT_RETRY };
+    struct env e;
+    struct fake_out fr, fa;
+    struct pipit_instance r, a;
+    struct pipit_instance *outs[] = { &r, &a };
+    char nr[] = "r", na[] = "a";
+
+    make_out(&r, &fr, nr, ALL_KINDS);
+    make_out(&a, &fa, na, ALL_KINDS);
+    fr.script = script;
+    fr.nscript = 2;
+    env_open(&e, "retry", 1000, 1 << 20, 0, 1 << 20, outs, 2);
+    deliver(&e, PIPIT_METRIC, 'm', 1, 1, 6);
+    deliver(&e, PIPIT_METRIC, 'm', 2, 2, 6);
+
+    /* NOWAIT runs the due kick and returns; the retry timer, started by
+     * that kick, cannot fire in the same call */
+    struct until u = { &e, &fa, 2 };
+    ok(run_until(&e, has_calls, &u, UV_RUN_NOWAIT), "retry: the other output gets both batches");
+    struct pipeline_output *o = &e.pl->outs[0];
+    ok(fr.ncalls == 1 && fr.calls[0].ret == PIPIT_RETRY && o->waiting && o->retries == 1,
+       "retry: the retrying output was tried once and waits");
+    is_int(o->backoff_ms, 200, "retry: the backoff doubles");
+    ok(e.pl->queued == 2 && !pipeline_idle(e.pl), "retry: both batches stay queued for it");
+
+    u = (struct until){ &e, &fr, 4 };
+    ok(run_until(&e, has_calls, &u, UV_RUN_ONCE), "retry: the retry timer gives the batches again");
+    ok(fr.ncalls == 4 && fr.calls[0].seq == 1 && fr.calls[1].seq == 1 && fr.calls[2].seq == 1 &&
+       fr.calls[3].seq == 2, "retry: the same batch (seq 1) three times, then seq 2");
+    ok(fr.calls[1].ret == PIPIT_RETRY && fr.calls[2].ret == PIPIT_OK &&
+       strcmp(fr.calls[2].payload, "m0001\n") == 0 && fr.calls[3].count == 2,
+       "retry: the same payload each time, then the next batch");
+    ok(o->retries == 2 && o->batches == 2 && o->records == 3 && o->failed_batches == 0,
+       "retry: 2 retries, 2 batches and 3 records counted");
+    is_int(o->backoff_ms, 100, "retry: a delivery resets the backoff");
+    is_int(fa.ncalls, 2, "retry: the other output was not given anything twice");
+    ok(pipeline_idle(e.pl) && e.pl->pending_bytes == 0, "retry: idle once all delivered");
+    env_close(&e);
+}
+
+/* An error gives up the batch for that output only, counted and logged. */
+static void test_error(void)
+{
+    static const int script[] = { PIPIT_EIO };
+    struct env e;
+    struct fake_out fe, fa;
+    struct pipit_instance x, a;
+    struct pipit_instance *outs[] = { &x, &a };
+    char nx[] = "x", na[] = "a";
+
+    make_out(&x, &fe, nx, ALL_KINDS);
+    make_out(&a, &fa, na, ALL_KINDS);
+    fe.script = script;
+    fe.nscript = 1;
+    env_open(&e, "error", 1000, 1 << 20, 0, 1 << 20, outs, 2);
+    log_taken();
+    deliver(&e, PIPIT_METRIC, 'm', 1, 2, 6);
+    deliver(&e, PIPIT_METRIC, 'm', 3, 1, 6);
+    struct until u = { &e, NULL, 0 };
+    ok(run_until(&e, is_idle, &u, UV_RUN_ONCE), "error: the pipeline drains");
+    struct pipeline_output *o = &e.pl->outs[0];
+    ok(fe.ncalls == 2 && fe.calls[0].seq == 1 && fe.calls[1].seq == 2,
+       "error: the failing output is not given the batch again, and gets the next");
+    ok(o->failed_batches == 1 && o->failed_records == 2 && o->batches == 1 && o->records == 1 &&
+       o->retries == 0, "error: 1 failed batch of 2 records, 1 delivered");
+    ok(fa.ncalls == 2 && e.pl->outs[1].batches == 2 && e.pl->outs[1].failed_batches == 0,
+       "error: the other output got both");
+    const char *l = log_taken();
+    ok(strstr(l, "instance=x plugin=out_fake") &&
+       strstr(l, "flush of batch 1 (2 metric records) failed: input/output error"),
+       "error: logged with the output's name and the batch");
+    env_close(&e);
+}
+
+/* max_pending_bytes bounds what is open and queued. */
+static void test_full(void)
+{
+    struct env e;
+    struct fake_out fa;
+    struct pipit_instance a;
+    struct pipit_instance *outs[] = { &a };
+    char na[] = "a";
+    char buf[64];
+
+    make_out(&a, &fa, na, ALL_KINDS);
+    env_open(&e, "full", 1000, 1 << 20, 0, 100, outs, 1);
+    log_taken();
+    is_int(deliver(&e, PIPIT_METRIC, 'm', 1, 8, 10), PIPIT_OK, "full: 80 of 100 bytes taken");
+    ok(!pipeline_high_water(e.pl), "full: 80 of 100 is below high water");
+    deliver(&e, PIPIT_METRIC, 'm', 9, 1, 10);
+    ok(pipeline_high_water(e.pl), "full: 90 of 100 is high water");
+    is_int(deliver(&e, PIPIT_METRIC, 'm', 10, 1, 10), PIPIT_OK, "full: exactly 100 bytes taken");
+    is_int(deliver(&e, PIPIT_METRIC, 'm', 11, 1, 10), PIPIT_EFULL, "full: one byte more is refused");
+    is_int(e.pl->stats.records_full, 1, "full: 1 record counted");
+    is_int(deliver(&e, PIPIT_LOG, 'l', 1, 3, 10), PIPIT_EFULL, "full: 3 more refused");
+    is_int(e.pl->stats.records_full, 4, "full: 4 records counted in all");
+    ok(e.pl->stats.records_in == 10 && e.pl->pending_bytes == 100,
+       "full: refused records were not taken");
+    ok(strstr(log_taken(), "records dropped: pipeline.max_pending_bytes reached") != NULL,
+       "full: the refusal is logged");
+    size_t len = lines(buf, 'm', 1, 1, 10);
+    is_int(pipeline_deliver(e.pl, PIPIT_METRIC, buf, len, 7), PIPIT_EFULL,
+           "full: refused with a count of 7");
+    is_int(e.pl->stats.records_full, 11, "full: the count given is what is counted");
+
+    struct until u = { &e, NULL, 0 };
+    run_until(&e, is_idle, &u, UV_RUN_ONCE);
+    ok(e.pl->pending_bytes == 0 && !pipeline_high_water(e.pl), "full: delivery frees the room");
+    is_int(deliver(&e, PIPIT_METRIC, 'm', 20, 1, 10), PIPIT_OK, "full: records are taken again");
+    env_close(&e);
+}
+
+/* Drain: close the open batches now, see when nothing is left. */
+static void test_close_open(void)
+{
+    struct env e;
+    struct fake_out fa;
+    struct pipit_instance a;
+    struct pipit_instance *outs[] = { &a };
+    char na[] = "a";
+
+    make_out(&a, &fa, na, ALL_KINDS);
+    env_open(&e, "close_open", 1000, 1 << 20, 60000 * MS, 1 << 20, outs, 1);
+    ok(pipeline_idle(e.pl), "close_open: a new pipeline is idle");
+    deliver(&e, PIPIT_EVENT, 'e', 1, 1, 6);
+    deliver(&e, PIPIT_METRIC, 'm', 1, 2, 6);
+    ok(!pipeline_idle(e.pl), "close_open: open batches are not idle");
+    for (int i = 0; i < 10; i++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    ok(fa.ncalls == 0 && e.pl->stats.batches_closed == 0, "close_open: a long linger holds them");
+    pipeline_close_open(e.pl);
+    ok(e.pl->stats.batches_closed == 2 && e.pl->queued == 2 && !pipeline_idle(e.pl),
+       "close_open: both closed and queued, not idle yet");
+    struct until u = { &e, NULL, 0 };
+    ok(run_until(&e, is_idle, &u, UV_RUN_NOWAIT), "close_open: idle after the loop delivered them");
+    ok(fa.ncalls == 2 && fa.calls[0].kind == PIPIT_METRIC && fa.calls[0].count == 2 &&
+       fa.calls[1].kind == PIPIT_EVENT && fa.calls[1].count == 1,
+       "close_open: delivered, metric batch first");
+    pipeline_close_open(e.pl);
+    is_int(e.pl->stats.batches_closed, 2, "close_open: nothing to close closes nothing");
+    env_close(&e);
+}
+
+/* A drain that timed out: everything undelivered is counted as lost. */
+static void test_abandon(void)
+{
+    static const int script[] = { PIPIT_RETRY };
+    struct env e;
+    struct fake_out fa;
+    struct pipit_instance a;
+    struct pipit_instance *outs[] = { &a };
+    char na[] = "a";
+
+    make_out(&a, &fa, na, ALL_KINDS);
+    env_open(&e, "abandon", 1000, 1 << 20, 60000 * MS, 1 << 20, outs, 1);
+    log_taken();
+    deliver(&e, PIPIT_METRIC, 'm', 1, 3, 6);
+    pipeline_close_open(e.pl);          /* queued, never flushed: the loop does not run */
+    deliver(&e, PIPIT_LOG, 'l', 1, 2, 6);
+    pipeline_abandon(e.pl);
+    is_int(e.pl->stats.records_lost, 5, "abandon: 3 queued and 2 open records lost");
+    ok(e.pl->pending_bytes == 0 && e.pl->queued == 0 && pipeline_idle(e.pl),
+       "abandon: nothing pending, idle");
+    ok(strstr(log_taken(), "5 records in 1 batches were not delivered") != NULL,
+       "abandon: the loss is logged");
+    for (int i = 0; i < 10; i++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    is_int(fa.ncalls, 0, "abandon: nothing is flushed afterwards");
+    pipeline_abandon(e.pl);
+    is_int(e.pl->stats.records_lost, 5, "abandon: a second abandon finds nothing");
+    is_str(log_taken(), "", "abandon: and logs nothing");
+
+    /* A batch an output keeps retrying is lost at close too */
+    fa.script = script;
+    fa.nscript = 1;
+    deliver(&e, PIPIT_METRIC, 'm', 4, 4, 6);
+    pipeline_close_open(e.pl);
+    struct until u = { &e, &fa, 1 };
+    run_until(&e, has_calls, &u, UV_RUN_NOWAIT);
+    ok(fa.ncalls == 1 && e.pl->outs[0].waiting, "abandon: the output asked to retry");
+    deliver(&e, PIPIT_EVENT, 'e', 1, 1, 6);
+    pipeline_close(e.pl);               /* counts what is left, closes the handles */
+    is_int(e.pl->stats.records_lost, 10, "close: 4 retried and 1 open record lost");
+    is_int(deliver(&e, PIPIT_METRIC, 'm', 9, 1, 6), PIPIT_ESTATE, "close: records are refused after");
+    pipeline_close(e.pl);               /* twice is harmless */
+    uv_run(&e.loop, UV_RUN_DEFAULT);
+    is_int(fa.ncalls, 1, "close: the retry never fires");
+    is_int(uv_loop_close(&e.loop), 0, "close: the loop closes, no handle left");
+    identity_close(&e.id);
+}
+
+static void test_new(void)
+{
+    uv_loop_t loop;
+    struct identity id;
+    struct batch_limits lim = { 10, 1000, 0 };
+    struct pipit_instance many[33], *outs[33];
+    struct fake_out f;
+    char name[] = "o", dir[4200];
+
+    for (int i = 0; i < 33; i++) {
+        make_out(&many[i], &f, name, ALL_KINDS);
+        outs[i] = &many[i];
+    }
+    snprintf(dir, sizeof dir, "%s/state-new", tmp);
+    uv_loop_init(&loop);
+    identity_open(&id, dir, "h");
+    ok(pipeline_new(&loop, &id, &lim, 1000, outs, 33) == NULL, "new: 33 outputs are refused");
+    struct pipeline *pl = pipeline_new(&loop, &id, &lim, 1000, outs, 32);
+    ok(pl != NULL, "new: 32 outputs are fine");
+    pipeline_close(pl);
+    struct pipeline *none = pipeline_new(&loop, &id, &lim, 1000, NULL, 0);
+    ok(none != NULL, "new: no outputs is fine");
+    is_int(pipeline_deliver(none, PIPIT_METRIC, "x\n", 2, 1), PIPIT_OK, "new: records are taken");
+    is_int(none->stats.records_unrouted, 1, "new: and counted as unrouted");
+    pipeline_close(none);
+    pipeline_close(NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    is_int(uv_loop_close(&loop), 0, "new: the loop closes, no handle left");
+    identity_close(&id);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+    return remove(path);
+}
+
+int main(void)
+{
+    const char *t = getenv("TMPDIR");
+
+    snprintf(tmp, sizeof tmp, "%s/pipit-test-pipeline.XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(tmp))
+        plan_skip_all("cannot make a temporary directory");
+    log_file = tmpfile();
+    if (!log_file)
+        plan_skip_all("cannot make a temporary file");
+    log_setup(log_file, LOG_FMT_LOGFMT, PIPIT_LOG_INFO);
+
+    test_max_records();
+    test_max_bytes();
+    test_linger();
+    test_kinds();
+    test_retry();
+    test_error();
+    test_full();
+    test_close_open();
+    test_abandon();
+    test_new();
+
+    nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fclose(log_file);
+    return done_testing();
+}
