@@ -6,5 +6,6 @@
  * returns the process exit status. */
 int cmd_check(int argc, char **argv);
 int cmd_plugin_test(int argc, char **argv);
+int cmd_decode(int argc, char **argv);
 
 #endif

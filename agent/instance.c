@@ -174,6 +174,13 @@ static int api_emit(pipit_instance *ins, const struct pipit_record *rec)
 
     if (!ins)
         return PIPIT_EINVAL;
+    struct pipit_record copy;
+    if (rec && rec->struct_size < sizeof copy && rec->struct_size >= offsetof(struct pipit_record, host)) {
+        /* a plugin built before the relay fields: read only what it has */
+        memset(&copy, 0, sizeof copy);
+        memcpy(&copy, rec, rec->struct_size);
+        rec = &copy;
+    }
     if (record_check(rec, err, sizeof err) != PIPIT_OK) {
         atomic_fetch_add(&ins->emit_invalid, 1);
         api_log(ins, PIPIT_LOG_WARN, "invalid record refused: %s", err);

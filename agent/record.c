@@ -76,6 +76,12 @@ int record_check(const struct pipit_record *rec, char *err, size_t errlen)
              rec->struct_size, (size_t)RECORD_MIN_SIZE);
     if (!record_kind_name(rec->kind))
         FAIL("unknown record kind %d", rec->kind);
+    if (rec->struct_size >= sizeof *rec) {
+        if ((rec->host && !*rec->host) || (rec->instance && !*rec->instance))
+            FAIL("host or instance given but empty");
+        if (rec->origin_agent && strlen(rec->origin_agent) != 36)
+            FAIL("origin_agent is not a UUID");
+    }
     if (rec->nlabels > RECORD_MAX_LABELS)
         FAIL("%zu labels, more than %d", rec->nlabels, RECORD_MAX_LABELS);
     if (rec->nlabels && !rec->labels)
@@ -148,8 +154,18 @@ int record_encode_json(struct buf *out, const struct pipit_record *rec,
 
     buf_printf(out, "{\"kind\":\"%s\",\"time\":%lld", kind_names[rec->kind],
                (long long)t);
+    if (rec->host)
+        host = rec->host;
+    if (rec->instance)
+        instance = rec->instance;
     put_key_str(out, "host", host ? host : "");
     put_key_str(out, "instance", instance ? instance : "");
+    if (rec->origin_agent) {
+        buf_puts(out, ",\"origin\":{\"agent\":");
+        buf_json_str(out, rec->origin_agent, strlen(rec->origin_agent));
+        buf_printf(out, ",\"seq\":%llu,\"index\":%u}",
+                   (unsigned long long)rec->origin_seq, rec->origin_index);
+    }
     switch (rec->kind) {
     case PIPIT_METRIC:
         put_key_str(out, "name", rec->name);

@@ -137,6 +137,15 @@ struct pipit_record {
 
     /* event: outcome of something that happened. */
     const char *status;                 /* e.g. "ok", "failed", "started" */
+
+    /* Relays (the aggregator's Kafka input) keep a record's first identity:
+     * when set, host and instance replace the relay's own, and origin_*
+     * name the batch the record first travelled in. */
+    const char *host;
+    const char *instance;
+    const char *origin_agent;           /* agent id (UUID) of the first emitter */
+    uint64_t origin_seq;                /* that agent's batch sequence number */
+    uint32_t origin_index;              /* the record's index in that batch */
 };
 
 /* ---- batches (what outputs receive) ------------------------------------ */

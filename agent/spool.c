@@ -1,0 +1,1 @@
+/* spool.c: the write-ahead spool. */

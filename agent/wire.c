@@ -1,0 +1,1 @@
+/* wire.c: the batch wire format (docs/wire-format.md). */
