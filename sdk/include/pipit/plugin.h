@@ -179,7 +179,8 @@ enum pipit_opt_type {
     PIPIT_OPT_T_STRING,                 /* const char *, host-owned */
     PIPIT_OPT_T_DURATION,               /* int64_t milliseconds; "250ms", "10s", "5m" */
     PIPIT_OPT_T_SIZE,                   /* int64_t bytes; "512", "64KiB", "16MiB" */
-    PIPIT_OPT_T_LIST                    /* struct pipit_strlist, host-owned */
+    PIPIT_OPT_T_LIST,                   /* struct pipit_strlist, host-owned */
+    PIPIT_OPT_T_MAP                     /* struct pipit_strmap, host-owned */
 };
 
 #define PIPIT_OPT_REQUIRED 0x1u         /* key must be present */
@@ -188,6 +189,14 @@ enum pipit_opt_type {
 /* A list of strings; items valid until fini() returns. */
 struct pipit_strlist {
     const char *const *items;
+    size_t count;
+};
+
+/* A map of strings to strings (e.g. library properties passed through as
+ * they are); keys and values valid until fini() returns. */
+struct pipit_strmap {
+    const char *const *keys;
+    const char *const *values;
     size_t count;
 };
 
@@ -226,6 +235,8 @@ struct pipit_option {
     PIPIT__OPT(n, PIPIT_OPT_T_SIZE, d, st, f, 0, lo, hi, h)
 #define PIPIT_OPT_LIST(n, st, f, h) \
     PIPIT__OPT(n, PIPIT_OPT_T_LIST, NULL, st, f, 0, 1, 0, h)
+#define PIPIT_OPT_MAP(n, st, f, h) \
+    PIPIT__OPT(n, PIPIT_OPT_T_MAP, NULL, st, f, 0, 1, 0, h)
 #define PIPIT_OPT_END { NULL, PIPIT_OPT_T_END, NULL, 0, 0, 0, 0, NULL }
 
 /* ---- host services ------------------------------------------------------ */
