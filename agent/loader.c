@@ -396,6 +396,7 @@ static size_t loader_opt_size(int type)
     case PIPIT_OPT_T_DURATION: return sizeof(int64_t);
     case PIPIT_OPT_T_SIZE:     return sizeof(int64_t);
     case PIPIT_OPT_T_LIST:     return sizeof(struct pipit_strlist);
+    case PIPIT_OPT_T_MAP:      return sizeof(struct pipit_strmap);
     default:                   return 0;
     }
 }

@@ -132,6 +132,7 @@ const char *opt_type_name(int type)
     case PIPIT_OPT_T_DURATION: return "duration";
     case PIPIT_OPT_T_SIZE:     return "size";
     case PIPIT_OPT_T_LIST:     return "list";
+    case PIPIT_OPT_T_MAP:      return "map";
     }
     return "unknown";
 }
@@ -582,6 +583,67 @@ static char *join_items(const char *const *items, size_t n)
 }
 
 /*
+ * Store the map node n (string keys to scalar values) at the option's field
+ * as a struct pipit_strmap, keys and values copied into the store. Every
+ * entry whose value is not a scalar is reported; values are never quoted in
+ * messages (they are often credentials). The text kept for config_get() is
+ * "key=value" pairs joined by ",". Returns true when stored.
+ */
+static bool apply_map(struct opt_run *r, const struct pipit_option *o,
+                      void *ctx, const struct cfg_node *n)
+{
+    struct pipit_strmap m;
+    const char **keys, **values;
+    size_t count = n->nchild, len = 1;
+    bool okay = true;
+    char *text, *p;
+
+    for (size_t i = 0; i < count; i++) {
+        const struct cfg_node *c = n->child[i];
+        char ik[320];
+        if (c->type == CFG_SCALAR && !node_is_null(c) && c->key)
+            continue;
+        snprintf(ik, sizeof(ik), "%s.%s", o->name, c->key ? c->key : "?");
+        opt_error(r, c->line, ik, "map values must be scalars, got %s",
+                  c->type == CFG_SCALAR ? "null" : node_kind(c));
+        okay = false;
+    }
+    if (!okay)
+        return false;
+    keys = calloc(count + 1, sizeof(*keys));   /* NULL-terminated too */
+    if (!keys || store_keep(r->s, keys) != PIPIT_OK)
+        goto oom;
+    values = calloc(count + 1, sizeof(*values));
+    if (!values || store_keep(r->s, values) != PIPIT_OK)
+        goto oom;
+    for (size_t i = 0; i < count; i++) {
+        const struct cfg_node *c = n->child[i];
+        if (!(keys[i] = store_strndup(r->s, c->key, strlen(c->key))) ||
+            !(values[i] = store_strndup(r->s, c->value, strlen(c->value))))
+            goto oom;
+        len += strlen(c->key) + strlen(c->value) + 2;
+    }
+    m.keys = keys;
+    m.values = values;
+    m.count = count;
+    memcpy((char *)ctx + o->offset, &m, sizeof(m));
+
+    if (!(text = malloc(len)))
+        goto oom;
+    p = text;
+    for (size_t i = 0; i < count; i++)
+        p += sprintf(p, "%s%s=%s", i ? "," : "", keys[i], values[i]);
+    *p = '\0';
+    okay = store_set_text(r->s, o->name, text) == PIPIT_OK;
+    free(text);
+    if (okay)
+        return true;
+oom:
+    opt_error(r, n->line, o->name, "out of memory");
+    return false;
+}
+
+/*
  * Apply the configured node n (not null) to option o: type check, convert,
  * range check, store, remember the text. Returns true on success.
  */
@@ -590,6 +652,14 @@ static bool apply_node(struct opt_run *r, const struct pipit_option *o,
 {
     const char *key = o->name;
 
+    if (o->type == PIPIT_OPT_T_MAP) {
+        if (n->type != CFG_MAP) {
+            opt_error(r, n->line, key, "expected map (keys with scalar values), "
+                      "got %s", node_kind(n));
+            return false;
+        }
+        return apply_map(r, o, ctx, n);
+    }
     if (o->type == PIPIT_OPT_T_LIST) {
         const char **items;
         size_t count = n->type == CFG_SEQ ? n->nchild : 1;
@@ -736,6 +806,45 @@ out:
     return okay;
 }
 
+/*
+ * Parse the default of a map option, a YAML flow mapping of scalars
+ * ("{a: 1, b: x}"), and store it. Returns true on success.
+ */
+static bool apply_map_default(struct opt_run *r, const struct pipit_option *o,
+                              void *ctx)
+{
+    struct diag d;
+    struct cfg_doc *doc = NULL;
+    const struct cfg_node *n = NULL;
+    char *text = NULL;
+    bool okay = false;
+
+    diag_init(&d);
+    if (asprintf(&text, "v: %s\n", o->def) < 0) {
+        text = NULL;
+        opt_error(r, 0, o->name, "out of memory");
+        goto out;
+    }
+    doc = cfg_load_string(text, strlen(text), "default", &d);
+    if (doc && doc->root)
+        n = cfg_get(doc->root, "v");
+    if (n && node_is_null(n)) {
+        okay = true;                    /* an empty default: the empty map */
+        goto out;
+    }
+    if (!n || n->type != CFG_MAP) {
+        opt_error(r, 0, o->name, "invalid default \"%.*s\" for a map option",
+                  OPT_SHOW_MAX, o->def);
+        goto out;
+    }
+    okay = apply_map(r, o, ctx, n);
+out:
+    cfg_free(doc);
+    diag_free(&d);
+    free(text);
+    return okay;
+}
+
 /* Store the default of o (the field stays zero when there is none). */
 static bool apply_default(struct opt_run *r, const struct pipit_option *o,
                           void *ctx)
@@ -746,6 +855,8 @@ static bool apply_default(struct opt_run *r, const struct pipit_option *o,
         return true;
     if (o->type == PIPIT_OPT_T_LIST)
         return apply_list_default(r, o, ctx);
+    if (o->type == PIPIT_OPT_T_MAP)
+        return apply_map_default(r, o, ctx);
     if (store_scalar(r, o, ctx, 0, o->name, o->def, false))
         return true;
     /* A bad default is a bug of the plugin; say so besides the parse error. */
@@ -853,6 +964,7 @@ static const struct pipit_option *find_option(const struct pipit_option *opts,
 static void clear_pointers(const struct pipit_option *opts, void *ctx)
 {
     static const struct pipit_strlist empty;
+    static const struct pipit_strmap empty_map;
     static const char *const null_str;
 
     for (const struct pipit_option *o = opts; o && o->name; o++) {
@@ -860,6 +972,8 @@ static void clear_pointers(const struct pipit_option *opts, void *ctx)
             memcpy((char *)ctx + o->offset, &null_str, sizeof(null_str));
         else if (o->type == PIPIT_OPT_T_LIST)
             memcpy((char *)ctx + o->offset, &empty, sizeof(empty));
+        else if (o->type == PIPIT_OPT_T_MAP)
+            memcpy((char *)ctx + o->offset, &empty_map, sizeof(empty_map));
     }
 }
 
@@ -901,7 +1015,7 @@ int opt_apply(const struct pipit_option *opts, const struct cfg_node *map,
     for (const struct pipit_option *o = opts; o && o->name; o++) {
         const struct cfg_node *n = map ? cfg_get(map, o->name) : NULL;
 
-        if (o->type <= PIPIT_OPT_T_END || o->type > PIPIT_OPT_T_LIST) {
+        if (o->type <= PIPIT_OPT_T_END || o->type > PIPIT_OPT_T_MAP) {
             opt_error(&r, 0, o->name, "option has an unknown type %d", o->type);
             continue;
         }

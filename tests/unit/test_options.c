@@ -558,6 +558,124 @@ static void test_parsers(void)
     is_str(opt_type_name(99), "unknown", "type name of an unknown type");
 }
 
+struct map_ctx {
+    struct pipit_strmap props;
+    struct pipit_strmap preset;
+    const char *name;
+};
+
+static const struct pipit_option map_opts[] = {
+    PIPIT_OPT_MAP("props", struct map_ctx, props, "Library properties"),
+    PIPIT__OPT("preset", PIPIT_OPT_T_MAP, "{a: 1, b.c: x}", struct map_ctx, preset,
+               0, 1, 0, "A map with a default"),
+    PIPIT_OPT_STRING("name", NULL, struct map_ctx, name, "A name"),
+    PIPIT_OPT_END
+};
+
+/* The value of key in m, or NULL. */
+static const char *map_get(const struct pipit_strmap *m, const char *key)
+{
+    for (size_t i = 0; i < m->count; i++)
+        if (strcmp(m->keys[i], key) == 0)
+            return m->values[i];
+    return NULL;
+}
+
+static void test_map(void)
+{
+    struct map_ctx c;
+    struct opt_store *s;
+    struct diag d;
+    char *out;
+    int rc;
+
+    /* Absent: an empty map, and the default of the other one. */
+    memset(&c, 0, sizeof(c));
+    rc = apply_text(map_opts, "o:\n  name: x\n", &c, &s, &d);
+    ok(rc == PIPIT_OK && c.props.count == 0, "map: absent is empty");
+    ok(c.preset.count == 2 && map_get(&c.preset, "a") &&
+       strcmp(map_get(&c.preset, "a"), "1") == 0 &&
+       strcmp(map_get(&c.preset, "b.c"), "x") == 0, "map: flow default parsed");
+    opt_store_free(s);
+    diag_free(&d);
+
+    /* Configured: keys in order, values as text, config_get text. */
+    memset(&c, 0, sizeof(c));
+    rc = apply_text(map_opts,
+                    "o:\n"
+                    "  props:\n"
+                    "    security.protocol: SASL_SSL\n"
+                    "    linger.ms: 5\n"
+                    "    \"ssl.ca.location\": \"/etc/ssl/ca.pem\"\n"
+                    "    empty: \"\"\n",
+                    &c, &s, &d);
+    ok(rc == PIPIT_OK && c.props.count == 4, "map: four entries stored");
+    ok(c.props.count == 4 && strcmp(c.props.keys[0], "security.protocol") == 0 &&
+       strcmp(c.props.values[1], "5") == 0 && strcmp(c.props.keys[3], "empty") == 0 &&
+       strcmp(c.props.values[3], "") == 0 && c.props.keys[4] == NULL,
+       "map: keys in config order, scalars as text, NULL-terminated");
+    is_str(opt_store_get(s, "props"),
+           "security.protocol=SASL_SSL,linger.ms=5,ssl.ca.location=/etc/ssl/ca.pem,empty=",
+           "map: config_get text is key=value pairs");
+    opt_store_free(s);
+    diag_free(&d);
+
+    /* An empty flow map is an empty map. */
+    memset(&c, 0, sizeof(c));
+    rc = apply_text(map_opts, "o:\n  props: {}\n", &c, &s, &d);
+    ok(rc == PIPIT_OK && c.props.count == 0, "map: {} is empty");
+    opt_store_free(s);
+    diag_free(&d);
+
+    /* Wrong shapes. */
+    expect_error(map_opts, "o:\n  props: SASL_SSL\n", 2, "inputs[0].props",
+                 "expected map", "map: a scalar is refused");
+    expect_error(map_opts, "o:\n  props: [a, b]\n", 2, "inputs[0].props",
+                 "got a list", "map: a list is refused");
+    expect_error(map_opts, "o:\n  props:\n    ssl:\n      ca: x\n", 3,
+                 "inputs[0].props.ssl", "must be scalars, got a map",
+                 "map: a nested map is refused at its key");
+    expect_error(map_opts, "o:\n  props:\n    a: [1]\n", 3, "inputs[0].props.a",
+                 "got a list", "map: a list value is refused");
+    expect_error(map_opts, "o:\n  props:\n    a:\n", 3, "inputs[0].props.a",
+                 "got null", "map: a null value is refused");
+
+    /* Secret values: stored for the plugin, never in messages. */
+    setenv("PIPIT_T_SECRET", SECRET, 1);
+    memset(&c, 0, sizeof(c));
+    rc = apply_text(map_opts,
+                    "o:\n"
+                    "  props:\n"
+                    "    sasl.password: ${PIPIT_T_SECRET}\n"
+                    "    sasl.username: \"u-${PIPIT_T_SECRET}\"\n"
+                    "  name: [x]\n",
+                    &c, &s, &d);
+    out = diag_text(&d);
+    ok(rc == PIPIT_ECONFIG && d.count == 1 && strstr(out, SECRET) == NULL,
+       "map: an error elsewhere never shows a secret value");
+    ok(c.props.count == 0 && c.props.keys == NULL,
+       "map: on failure no pointer into the freed store is left in ctx");
+    free(out);
+    diag_free(&d);
+    memset(&c, 0, sizeof(c));
+    rc = apply_text(map_opts, "o:\n  props:\n    sasl.password: ${PIPIT_T_SECRET}\n"
+                    "    bad: {x: 1}\n", &c, &s, &d);
+    out = diag_text(&d);
+    ok(rc == PIPIT_ECONFIG && strstr(out, SECRET) == NULL,
+       "map: an error in the map never shows a secret value");
+    free(out);
+    diag_free(&d);
+    memset(&c, 0, sizeof(c));
+    rc = apply_text(map_opts, "o:\n  props:\n    sasl.password: ${PIPIT_T_SECRET}\n",
+                    &c, &s, &d);
+    ok(rc == PIPIT_OK && c.props.count == 1 &&
+       strcmp(c.props.values[0], SECRET) == 0, "map: an expanded secret is stored");
+    opt_store_free(s);
+    diag_free(&d);
+
+    is_str(opt_type_name(PIPIT_OPT_T_MAP), "map", "type name map");
+}
+
 int main(void)
 {
     test_defaults();
@@ -566,5 +684,6 @@ int main(void)
     test_all_errors_and_cleanup();
     test_secrets();
     test_parsers();
+    test_map();
     return done_testing();
 }
