@@ -138,7 +138,8 @@ int cmd_plugin_test(int argc, char **argv)
         status = feed_output(&h);
     } else if (h.ins->role == PIPIT_ACTION) {
         r = harness_run(&h);
-        fwrite(h.out.data ? h.out.data : "", 1, h.out.len, stdout);
+        if (h.out.len)
+            fwrite(h.out.data, 1, h.out.len, stdout);
         status = r != PIPIT_OK;
         fprintf(stderr, "%s: act: %s\n", d->name, pipit_strerror(r));
     } else {
@@ -154,7 +155,8 @@ int cmd_plugin_test(int argc, char **argv)
                 errors++;
                 fprintf(stderr, "%s: collect %ld: %s\n", d->name, i + 1, pipit_strerror(r));
             }
-            fwrite(h.out.data + before, 1, h.out.len - before, stdout);
+            if (h.out.len > before)
+                fwrite(h.out.data + before, 1, h.out.len - before, stdout);
             fflush(stdout);
         }
         fprintf(stderr, "%s %s: %ld runs, %u records, %u errors\n", d->name,

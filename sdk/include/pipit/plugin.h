@@ -235,6 +235,9 @@ struct pipit_option {
     PIPIT__OPT(n, PIPIT_OPT_T_SIZE, d, st, f, 0, lo, hi, h)
 #define PIPIT_OPT_LIST(n, st, f, h) \
     PIPIT__OPT(n, PIPIT_OPT_T_LIST, NULL, st, f, 0, 1, 0, h)
+/* A list with a default, written as a YAML flow list: "[sda*, nvme*]". */
+#define PIPIT_OPT_LIST_DEF(n, d, st, f, h) \
+    PIPIT__OPT(n, PIPIT_OPT_T_LIST, d, st, f, 0, 1, 0, h)
 #define PIPIT_OPT_MAP(n, st, f, h) \
     PIPIT__OPT(n, PIPIT_OPT_T_MAP, NULL, st, f, 0, 1, 0, h)
 #define PIPIT_OPT_END { NULL, PIPIT_OPT_T_END, NULL, 0, 0, 0, 0, NULL }
