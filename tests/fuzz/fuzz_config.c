@@ -27,6 +27,8 @@ struct fuzz_ctx {
     int64_t max_bytes;
     struct pipit_strlist tags;
     struct pipit_strlist brokers;
+    struct pipit_strmap props;
+    struct pipit_strmap preset;
 };
 
 static const struct pipit_option fuzz_options[] = {
@@ -44,6 +46,9 @@ static const struct pipit_option fuzz_options[] = {
                "Labels"),
     PIPIT__OPT("brokers", PIPIT_OPT_T_LIST, NULL, struct fuzz_ctx, brokers,
                PIPIT_OPT_REQUIRED, 1, 0, "Servers"),
+    PIPIT_OPT_MAP("props", struct fuzz_ctx, props, "Library properties"),
+    PIPIT__OPT("preset", PIPIT_OPT_T_MAP, "{a: 1, b: x}", struct fuzz_ctx, preset,
+               0, 1, 0, "A map with a default"),
     PIPIT_OPT_END
 };
 
@@ -75,6 +80,11 @@ static void apply(const struct cfg_node *map, const char *prefix, struct diag *d
         for (size_t i = 0; i < ctx.tags.count; i++)
             if (!ctx.tags.items[i])
                 abort();
+        for (size_t i = 0; i < ctx.props.count; i++)
+            if (!ctx.props.keys[i] || !ctx.props.values[i])
+                abort();
+        if (ctx.preset.count == 0 && !ctx.preset.keys)
+            abort();                    /* set, or its default applied */
         if (ctx.brokers.count == 0 && !ctx.brokers.items)
             abort();                    /* required: must have been set */
     } else if (store) {
