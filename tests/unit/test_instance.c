@@ -70,7 +70,8 @@ static void close_checked(struct harness *h, const char *what, int want_fini)
     h->ins = NULL;
     instance_host_close(&h->host);
     h->host_open = false;
-    uv_run(&h->loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < 10; i++)        /* close callbacks; never blocks */
+        uv_run(&h->loop, UV_RUN_NOWAIT);
     is_int(uv_loop_close(&h->loop), 0, "%s: the loop closes, no handle left", what);
     h->loop_open = false;
     harness_close(h);
@@ -222,6 +223,14 @@ static void test_flood(void)
        "flood: the cap is per collection");
     is_int(count_of(log_taken(), "one collection emitted more than 1000 bytes"), 1,
            "flood: warned again for the next collection");
+
+    /* A cap of exactly three lines keeps three: the cap is reached, not passed */
+    h.host.max_collect_bytes = 3 * len;
+    size_t before = h.out.len;
+    harness_run(&h);
+    is_int(h.out.len - before, 3 * len, "flood: a cap of exactly 3 lines keeps 3 lines");
+    ok(h.ins->stats.records == (uint64_t)(2 * fit + 3) &&
+       h.ins->stats.dropped == (uint64_t)(200 - 2 * fit + 97), "flood: and drops the other 97");
     close_checked(&h, "flood", 1);
 }
 
@@ -294,6 +303,15 @@ static void test_loop(void)
     is_int(api->unwatch_fd(h.ins, fd), PIPIT_OK, "loop: unwatch_fd of the pipe");
     ok(h.ins->watches == NULL, "loop: no watch left");
     close_checked(&h, "loop", 1);
+
+    /* Left to the host: fini's caller ends the watch and the timer itself */
+    c = open_fixture(&h, "loop left open", "mode=loop", "count=2", NULL);
+    harness_init(&h);
+    for (int i = 0; i < 100000 && !(c->timer_fired >= 2 && c->fd_bytes >= 2); i++)
+        uv_run(&h.loop, UV_RUN_ONCE);
+    ok(c->timer_fired == 2 && c->fd_bytes == 2 && h.ins->watches != NULL,
+       "loop left open: ticked twice, the watch still on");
+    close_checked(&h, "loop left open", 1);
 }
 
 static void test_logs(void)

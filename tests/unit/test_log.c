@@ -103,6 +103,18 @@ static void test_logfmt(void)
             ;
     is_int(n, 16384, "a 20000-byte message is cut to 16384 bytes");
     ok(msg && strcmp(msg + n, "\"\n") == 0, "the cut message still ends the line properly");
+    for (size_t len = 16384; len <= 16385; len++) {
+        big[len] = '\0';
+        log_info("m", "%s", big);
+        got = take();
+        msg = strstr(got, "msg=\"");
+        n = 0;
+        if (msg)
+            for (msg += 5; msg[n] == 'a'; n++)
+                ;
+        is_int(n, 16384, "a %zu-byte message is written with 16384 bytes", len);
+        big[len] = 'a';
+    }
 }
 
 static void test_levels(void)
