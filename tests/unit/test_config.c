@@ -591,8 +591,9 @@ static void test_diag(void)
     diag_free(&d);
 }
 
-/* Inputs found by fuzzing that once misbehaved. */
-static void test_regressions(void)
+/* Edge inputs: odd keys, ${ and $ at the end of the text, document markers.
+ * A fuzzer crash input belongs here as a regression case. */
+static void test_edge_inputs(void)
 {
     struct diag d;
     struct cfg_doc *doc;
@@ -613,7 +614,7 @@ static void test_regressions(void)
         diag_init(&d);
         doc = cfg_load_string(inputs[i], strlen(inputs[i]), "fz", &d);
         ok((doc == NULL) == (d.count + d.dropped > 0),
-           "regression %zu: result matches errors", i);
+           "edge input %zu: result matches errors", i);
         cfg_free(doc);
         diag_free(&d);
     }
@@ -646,7 +647,7 @@ int main(void)
     test_secret_never_shown();
     test_hand_made();
     test_diag();
-    test_regressions();
+    test_edge_inputs();
     cleanup_tmp();
     return done_testing();
 }
