@@ -20,7 +20,8 @@ int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Append s as a JSON string literal (with quotes), escaping as RFC 8259
  * requires; invalid UTF-8 bytes become U+FFFD. */
 int buf_json_str(struct buf *b, const char *s, size_t n);
