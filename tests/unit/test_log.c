@@ -34,6 +34,14 @@ static int count_lines(const char *s)
     return n;
 }
 
+static int count_of(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
 /* "2026-01-02T03:04:05.678Z": the timestamp format, 24 characters. */
 static bool ts_ok(const char *s)
 {
@@ -130,6 +138,7 @@ static void test_levels(void)
     log_line(PIPIT_LOG_TRACE, "i", NULL, NULL, "t");
     const char *got = take();
     is_int(count_lines(got), 3, "level info: three of five lines written");
+    is_int(count_of(got, " instance=i "), 3, "level info: every line names its instance");
     ok(strstr(got, "level=error") && strstr(got, "level=warn") && strstr(got, "level=info") &&
        !strstr(got, "level=debug") && !strstr(got, "level=trace"),
        "level info: the right three");

@@ -25,6 +25,7 @@
 
 struct call {
     uint64_t seq;
+    uint64_t id;                        /* handle for flush_done */
     int kind;
     uint32_t count;
     size_t len;
@@ -48,6 +49,7 @@ static int fake_flush(pipit_instance *ins, void *data, const struct pipit_batch 
     if (f->ncalls < MAX_CALLS) {
         struct call *c = &f->calls[f->ncalls];
         c->seq = b->seq;
+        c->id = b->id;
         c->kind = b->kind;
         c->count = b->count;
         c->len = b->payload_len;
@@ -65,6 +67,28 @@ static const struct loader_plugin fake_plugin = {
     .desc = { .magic = PIPIT_ABI_MAGIC, .abi_major = PIPIT_ABI_MAJOR,
               .struct_size = sizeof(struct pipit_plugin), .name = "out_fake",
               .version = "1", .kinds = PIPIT_OUTPUT, .flush = fake_flush },
+};
+
+/* A fake input: records the tokens its ack() is given. */
+struct fake_in {
+    uint64_t acks[16];
+    size_t nacks;
+};
+
+static void fake_ack(pipit_instance *ins, void *data, uint64_t token)
+{
+    struct fake_in *f = data;
+    if (f->nacks < 16)
+        f->acks[f->nacks] = token;
+    f->nacks++;
+}
+
+static char fake_in_path[] = "in_fake.so";
+static const struct loader_plugin fake_in_plugin = {
+    .path = fake_in_path,
+    .desc = { .magic = PIPIT_ABI_MAGIC, .abi_major = PIPIT_ABI_MAJOR,
+              .struct_size = sizeof(struct pipit_plugin), .name = "in_fake",
+              .version = "1", .kinds = PIPIT_COLLECTOR, .ack = fake_ack },
 };
 
 /* An output instance as the runtime makes it, built by hand around f. */
@@ -156,6 +180,7 @@ struct until {
     struct env *e;
     struct fake_out *f;
     size_t calls;                       /* f has had at least this many calls */
+    struct fake_in *in;                 /* or in has had this many acks */
 };
 
 static bool has_calls(const struct until *u)
@@ -175,6 +200,14 @@ static bool run_until(struct env *e, bool (*cond)(const struct until *),
     for (int i = 0; i < 100000 && !cond(u); i++)
         uv_run(&e->loop, mode);
     return cond(u);
+}
+
+static int count_of(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
 }
 
 static const char *log_taken(void)
@@ -216,7 +249,7 @@ static void test_max_records(void)
     is_int(fa.ncalls, 0, "max_records: nothing is flushed before the loop runs");
 
     progress = 0;
-    struct until u = { &e, NULL, 0 };
+    struct until u = { .e = &e, .calls = 0 };
     ok(run_until(&e, is_idle, &u, UV_RUN_ONCE), "max_records: the loop delivers everything");
     ok(progress > 0, "max_records: on_progress called");
     static const char *const want[] = {
@@ -252,7 +285,7 @@ static void test_max_bytes(void)
     make_out(&a, &fa, na, ALL_KINDS);
     env_open(&e, "max_bytes", 1000, 20, 0, 1 << 20, outs, 1);
     deliver(&e, PIPIT_LOG, 'l', 1, 10, 6);
-    struct until u = { &e, NULL, 0 };
+    struct until u = { .e = &e, .calls = 0 };
     run_until(&e, is_idle, &u, UV_RUN_ONCE);
     ok(fa.ncalls == 3 && fa.calls[0].count == 4 && fa.calls[0].len == 24 &&
        fa.calls[1].count == 4 && fa.calls[1].len == 24 && fa.calls[2].count == 2 &&
@@ -281,7 +314,7 @@ static void test_linger(void)
        "linger: below the limits nothing closes at once");
     ok(uv_is_active((uv_handle_t *)&e.pl->linger), "linger: the linger timer runs");
 
-    struct until u = { &e, &fa, 2 };
+    struct until u = { .e = &e, .f = &fa, .calls = 2 };
     ok(run_until(&e, has_calls, &u, UV_RUN_ONCE), "linger: both batches delivered by the timer");
     ok(fa.ncalls == 2 && fa.calls[0].kind == PIPIT_METRIC && fa.calls[0].count == 2 &&
        strcmp(fa.calls[0].payload, "m0001\nm0002\n") == 0,
@@ -306,7 +339,7 @@ static void test_linger(void)
     deliver(&e, PIPIT_METRIC, 'm', 1, 2, 6);
     is_int(e.pl->stats.batches_closed, 1, "linger and max_records: 2 records close a batch at once");
     deliver(&e, PIPIT_METRIC, 'm', 3, 1, 6);
-    u = (struct until){ &e, &fa, 2 };
+    u = (struct until){ .e = &e, .f = &fa, .calls = 2 };
     ok(run_until(&e, has_calls, &u, UV_RUN_ONCE) && fa.calls[0].count == 2 &&
        fa.calls[1].count == 1 && strcmp(fa.calls[1].payload, "m0003\n") == 0,
        "linger and max_records: the third record closes at linger");
@@ -339,7 +372,7 @@ static void test_kinds(void)
     is_int(e.pl->stats.records_unrouted, 4, "kinds: and 1 event (the disabled output does not count)");
     is_int(e.pl->pending_bytes, 18, "kinds: unrouted records free their bytes at once");
     is_int(e.pl->stats.batches_closed, 4, "kinds: 4 batches closed");
-    struct until u = { &e, NULL, 0 };
+    struct until u = { .e = &e, .calls = 0 };
     run_until(&e, is_idle, &u, UV_RUN_ONCE);
     ok(fa.ncalls == 2 && fa.calls[0].kind == PIPIT_LOG && fa.calls[0].count == 2 &&
        fa.calls[1].kind == PIPIT_METRIC, "kinds: metrics+logs output got the logs, then the metrics");
@@ -381,7 +414,7 @@ static void test_retry(void)
 
     /* NOWAIT runs the due kick and returns; the retry timer, started by
      * that kick, cannot fire in the same call */
-    struct until u = { &e, &fa, 2 };
+    struct until u = { .e = &e, .f = &fa, .calls = 2 };
     ok(run_until(&e, has_calls, &u, UV_RUN_NOWAIT), "retry: the other output gets both batches");
     struct pipeline_output *o = &e.pl->outs[0];
     ok(fr.ncalls == 1 && fr.calls[0].ret == PIPIT_RETRY && o->waiting && o->retries == 1,
@@ -389,7 +422,7 @@ static void test_retry(void)
     is_int(o->backoff_ms, 200, "retry: the backoff doubles");
     ok(e.pl->queued == 2 && !pipeline_idle(e.pl), "retry: both batches stay queued for it");
 
-    u = (struct until){ &e, &fr, 4 };
+    u = (struct until){ .e = &e, .f = &fr, .calls = 4 };
     ok(run_until(&e, has_calls, &u, UV_RUN_ONCE), "retry: the retry timer gives the batches again");
     ok(fr.ncalls == 4 && fr.calls[0].seq == 1 && fr.calls[1].seq == 1 && fr.calls[2].seq == 1 &&
        fr.calls[3].seq == 2, "retry: the same batch (seq 1) three times, then seq 2");
@@ -422,7 +455,7 @@ static void test_error(void)
     log_taken();
     deliver(&e, PIPIT_METRIC, 'm', 1, 2, 6);
     deliver(&e, PIPIT_METRIC, 'm', 3, 1, 6);
-    struct until u = { &e, NULL, 0 };
+    struct until u = { .e = &e, .calls = 0 };
     ok(run_until(&e, is_idle, &u, UV_RUN_ONCE), "error: the pipeline drains");
     struct pipeline_output *o = &e.pl->outs[0];
     ok(fe.ncalls == 2 && fe.calls[0].seq == 1 && fe.calls[1].seq == 2,
@@ -469,7 +502,7 @@ static void test_full(void)
            "full: refused with a count of 7");
     is_int(e.pl->stats.records_full, 11, "full: the count given is what is counted");
 
-    struct until u = { &e, NULL, 0 };
+    struct until u = { .e = &e, .calls = 0 };
     run_until(&e, is_idle, &u, UV_RUN_ONCE);
     ok(e.pl->pending_bytes == 0 && !pipeline_high_water(e.pl), "full: delivery frees the room");
     is_int(deliver(&e, PIPIT_METRIC, 'm', 20, 1, 10), PIPIT_OK, "full: records are taken again");
@@ -497,7 +530,7 @@ static void test_close_open(void)
     pipeline_close_open(e.pl);
     ok(e.pl->stats.batches_closed == 2 && e.pl->queued == 2 && !pipeline_idle(e.pl),
        "close_open: both closed and queued, not idle yet");
-    struct until u = { &e, NULL, 0 };
+    struct until u = { .e = &e, .calls = 0 };
     ok(run_until(&e, is_idle, &u, UV_RUN_NOWAIT), "close_open: idle after the loop delivered them");
     ok(fa.ncalls == 2 && fa.calls[0].kind == PIPIT_METRIC && fa.calls[0].count == 2 &&
        fa.calls[1].kind == PIPIT_EVENT && fa.calls[1].count == 1,
@@ -542,7 +575,7 @@ static void test_abandon(void)
     fa.nscript = 1;
     deliver(&e, PIPIT_METRIC, 'm', 4, 4, 6);
     pipeline_close_open(e.pl);
-    struct until u = { &e, &fa, 1 };
+    struct until u = { .e = &e, .f = &fa, .calls = 1 };
     run_until(&e, has_calls, &u, UV_RUN_NOWAIT);
     ok(fa.ncalls == 1 && e.pl->outs[0].waiting, "abandon: the output asked to retry");
     deliver(&e, PIPIT_EVENT, 'e', 1, 1, 6);
@@ -554,6 +587,140 @@ static void test_abandon(void)
     is_int(fa.ncalls, 1, "close: the retry never fires");
     is_int(uv_loop_close(&e.loop), 0, "close: the loop closes, no handle left");
     identity_close(&e.id);
+}
+
+/* PIPIT_PENDING: the batch stays in flight until flush_done() settles it. */
+static void test_pending(void)
+{
+    static const int script[] = { PIPIT_PENDING, PIPIT_PENDING, PIPIT_PENDING, PIPIT_PENDING };
+    struct env e;
+    struct fake_out fp, fa;
+    struct pipit_instance p, a;
+    struct pipit_instance *outs[] = { &p, &a };
+    char np[] = "p", na[] = "a";
+
+    make_out(&p, &fp, np, ALL_KINDS);
+    make_out(&a, &fa, na, ALL_KINDS);
+    fp.script = script;
+    fp.nscript = 4;
+    env_open(&e, "pending", 1000, 1 << 20, 0, 1 << 20, outs, 2);
+    deliver(&e, PIPIT_METRIC, 'm', 1, 1, 6);
+    deliver(&e, PIPIT_METRIC, 'm', 2, 2, 6);
+    deliver(&e, PIPIT_METRIC, 'm', 4, 3, 6);
+    struct until u = { .e = &e, .f = &fp, .calls = 3 };
+    ok(run_until(&e, has_calls, &u, UV_RUN_NOWAIT) && fp.ncalls == 3,
+       "pending: the output is given the next batches while earlier ones are in flight");
+    struct pipeline_output *o = &e.pl->outs[0];
+    ok(fp.calls[0].id && fp.calls[1].id > fp.calls[0].id && fp.calls[2].id > fp.calls[1].id,
+       "pending: each batch has its own id for flush_done");
+    ok(o->inflight == 3 && o->batches == 0 && e.pl->queued == 3 && !pipeline_idle(e.pl),
+       "pending: 3 in flight, none delivered yet, all kept");
+    is_int(fa.ncalls, 3, "pending: the other output is not held up");
+
+    pipeline_flush_done(e.pl, &p, fp.calls[0].id, PIPIT_OK);
+    ok(o->inflight == 2 && o->batches == 1 && o->records == 1, "pending: flush_done OK delivers it");
+    log_taken();
+    pipeline_flush_done(e.pl, &p, fp.calls[0].id, PIPIT_OK);   /* batch still queued */
+    ok(o->batches == 1 && o->inflight == 2, "pending: a second flush_done for it changes nothing");
+    for (int i = 0; i < 10; i++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    is_int(e.pl->queued, 2, "pending: and the batch is released");
+    pipeline_flush_done(e.pl, &p, fp.calls[0].id, PIPIT_OK);   /* released */
+    pipeline_flush_done(e.pl, &p, 999999, PIPIT_OK);
+    ok(o->batches == 1 && o->inflight == 2, "pending: nor do released or unknown ids");
+    is_int(count_of(log_taken(), "which is not in flight; ignored"), 3, "pending: each is logged");
+
+    pipeline_flush_done(e.pl, &p, fp.calls[2].id, PIPIT_EIO);
+    ok(o->failed_batches == 1 && o->failed_records == 3 && o->inflight == 1,
+       "pending: flush_done with an error gives the batch up, counted");
+    pipeline_flush_done(e.pl, &p, fp.calls[1].id, PIPIT_RETRY);
+    ok(o->retries == 1 && o->waiting && o->inflight == 0, "pending: flush_done RETRY backs off");
+    u = (struct until){ .e = &e, .f = &fp, .calls = 4 };
+    ok(run_until(&e, has_calls, &u, UV_RUN_ONCE) && fp.calls[3].seq == fp.calls[1].seq &&
+       fp.calls[3].id == fp.calls[1].id && strcmp(fp.calls[3].payload, "m0002\nm0003\n") == 0,
+       "pending: after the backoff the same batch is given again");
+    pipeline_flush_done(e.pl, &p, fp.calls[3].id, PIPIT_OK);
+    u = (struct until){ .e = &e, .calls = 0 };
+    ok(run_until(&e, is_idle, &u, UV_RUN_NOWAIT), "pending: idle once all are settled");
+    ok(o->batches == 2 && o->records == 3 && o->inflight == 0 && fp.ncalls == 4,
+       "pending: 2 delivered (3 records), 1 given up, nothing given twice more");
+    env_close(&e);
+}
+
+static bool has_acks(const struct until *u)
+{
+    return u->in->nacks >= u->calls;
+}
+
+/* Marks: ack(token) once every record emitted before the mark is released,
+ * in order; forgotten or abandoned marks are never acknowledged. */
+static void test_marks(void)
+{
+    static const int script[] = { PIPIT_RETRY };
+    struct env e;
+    struct fake_out fo;
+    struct fake_in fi = { { 0 }, 0 };
+    struct pipit_instance o, in;
+    struct pipit_instance *outs[] = { &o };
+    char no[] = "o", nin[] = "in";
+
+    make_out(&o, &fo, no, ALL_KINDS);
+    fo.script = script;
+    fo.nscript = 1;
+    memset(&in, 0, sizeof in);
+    in.name = nin;
+    in.role = PIPIT_COLLECTOR;
+    in.plugin = &fake_in_plugin;
+    in.ctx = &fi;
+    in.state = INS_RUNNING;
+    env_open(&e, "marks", 1000, 1 << 20, 60000 * MS, 1 << 20, outs, 1);
+
+    is_int(pipeline_mark(e.pl, &in, 1), PIPIT_OK, "marks: a mark with nothing emitted");
+    is_int(fi.nacks, 0, "marks: never acknowledged from inside pipeline_mark");
+    struct until u = { .e = &e, .calls = 1, .in = &fi };
+    ok(run_until(&e, has_acks, &u, UV_RUN_NOWAIT) && fi.acks[0] == 1,
+       "marks: acknowledged from the loop");
+
+    deliver(&e, PIPIT_METRIC, 'm', 1, 2, 6);
+    pipeline_mark(e.pl, &in, 2);
+    deliver(&e, PIPIT_LOG, 'l', 1, 1, 6);
+    pipeline_mark(e.pl, &in, 3);
+    for (int i = 0; i < 10; i++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    is_int(fi.nacks, 1, "marks: not acknowledged while their batches are open");
+    pipeline_close_open(e.pl);
+    struct until uc = { .e = &e, .f = &fo, .calls = 1 };
+    run_until(&e, has_calls, &uc, UV_RUN_NOWAIT);
+    ok(fo.ncalls == 1 && e.pl->outs[0].waiting && fi.nacks == 1,
+       "marks: not acknowledged while the output retries");
+    u.calls = 3;
+    ok(run_until(&e, has_acks, &u, UV_RUN_ONCE) && fi.nacks == 3 && fi.acks[1] == 2 &&
+       fi.acks[2] == 3, "marks: acknowledged in order once delivered");
+    ok(fo.ncalls == 3, "marks: after both batches were delivered");
+
+    deliver(&e, PIPIT_METRIC, 'm', 3, 1, 6);
+    pipeline_mark(e.pl, &in, 4);
+    pipeline_forget(e.pl, &in);
+    pipeline_close_open(e.pl);
+    struct until ui = { .e = &e, .calls = 0 };
+    run_until(&e, is_idle, &ui, UV_RUN_NOWAIT);
+    for (int i = 0; i < 10; i++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    ok(fo.ncalls == 4 && fi.nacks == 3, "marks: a forgotten mark is never acknowledged");
+
+    deliver(&e, PIPIT_METRIC, 'm', 4, 1, 6);
+    pipeline_mark(e.pl, &in, 5);
+    pipeline_abandon(e.pl);
+    for (int i = 0; i < 10; i++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    is_int(fi.nacks, 3, "marks: an abandoned mark is never acknowledged");
+
+    in.state = INS_STOPPED;
+    pipeline_mark(e.pl, &in, 6);
+    for (int i = 0; i < 10; i++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    is_int(fi.nacks, 3, "marks: an input that stopped is not called");
+    env_close(&e);
 }
 
 static void test_new(void)
@@ -613,6 +780,8 @@ int main(void)
     test_full();
     test_close_open();
     test_abandon();
+    test_pending();
+    test_marks();
     test_new();
 
     nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
