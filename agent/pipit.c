@@ -11,6 +11,7 @@ static const struct {
     { "check", cmd_check, "validate a configuration file (pipit check -c FILE)" },
     { "plugin-test", cmd_plugin_test,
       "run one plugin alone and print what it emits (pipit plugin-test PLUGIN.so [key=value...])" },
+    { "decode", cmd_decode, "print the records of wire batches as JSON lines (pipit decode [FILE...])" },
 };
 
 static void usage(FILE *f)
