@@ -495,11 +495,70 @@ static void test_encode(void)
     ok(record_now_ns() > 1577836800000000000LL, "record_now_ns is Unix time in ns");
 }
 
+/* Relayed records keep their first host and instance, and say where they
+ * first travelled (docs/records.md: origin comes right after instance). */
+static void test_relay(void)
+{
+    static const char uuid[] = "0f0e0d0c-0b0a-4908-8706-050403020100";
+    struct pipit_record r = metric();
+    json_t *j;
+    char keys[512];
+
+    r.host = "edge-7";
+    r.instance = "cpu0";
+    r.origin_agent = uuid;
+    r.origin_seq = 42;
+    r.origin_index = 3;
+    accepted(&r, "a relayed record");
+    j = encoded_is(&r, "relay", "kafka_in", 5,
+                   "{\"kind\":\"metric\",\"time\":1700000000123456789,\"host\":\"edge-7\","
+                   "\"instance\":\"cpu0\",\"origin\":{\"agent\":"
+                   "\"0f0e0d0c-0b0a-4908-8706-050403020100\",\"seq\":42,\"index\":3},"
+                   "\"name\":\"cpu.time_seconds\",\"type\":\"counter\",\"value\":64.23,"
+                   "\"labels\":{\"cpu\":\"total\",\"state\":\"user\"}}\n",
+                   "a relayed record");
+    json_t *origin = json_object_get(j, "origin");
+    ok(j && jstr(j, "host", "edge-7") && jstr(j, "instance", "cpu0") && origin &&
+       jstr(origin, "agent", uuid) && jint(origin, "seq", 42) && jint(origin, "index", 3),
+       "encode a relayed record: first host and instance kept, origin object");
+    is_str(keys_of(j, keys, sizeof keys),
+           "kind,time,host,instance,origin,name,type,value,labels",
+           "encode a relayed record: origin right after instance");
+    json_decref(j);
+
+    r = metric();
+    r.instance = "cpu0";
+    j = encoded_is(&r, "relay", "kafka_in", 5,
+                   "{\"kind\":\"metric\",\"time\":1700000000123456789,\"host\":\"relay\","
+                   "\"instance\":\"cpu0\",\"name\":\"cpu.time_seconds\",\"type\":\"counter\","
+                   "\"value\":64.23,\"labels\":{\"cpu\":\"total\",\"state\":\"user\"}}\n",
+                   "a record with only its instance set");
+    json_decref(j);
+
+    r = metric();
+    r.host = "";
+    refused(&r, "host or instance given but empty", "an empty relayed host");
+    r = metric();
+    r.instance = "";
+    refused(&r, "host or instance given but empty", "an empty relayed instance");
+    r = metric();
+    r.origin_agent = "0f0e0d0c";
+    refused(&r, "origin_agent is not a UUID", "a short origin agent");
+
+    /* A plugin built before the relay fields: its struct ends at status and
+     * the fields after it are never read */
+    r = metric();
+    r.struct_size = offsetof(struct pipit_record, host);
+    r.host = "";                        /* beyond its struct_size: not looked at */
+    accepted(&r, "a record of the ABI 1.0 size");
+}
+
 int main(void)
 {
     test_kind_names();
     test_check_good();
     test_check_bad();
     test_encode();
+    test_relay();
     return done_testing();
 }
