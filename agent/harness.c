@@ -8,6 +8,8 @@
 #include "errors.h"
 #include "harness.h"
 #include "log.h"
+#include "record.h"
+#include "wire.h"
 
 static int harness_deliver(struct instance_host *host, struct pipit_instance *ins,
                            int kind, const char *lines, size_t len, uint32_t count)
@@ -125,16 +127,33 @@ int harness_run(struct harness *h)
     return r;
 }
 
+/*
+ * Hand lines (count records of one kind) to the output's flush() as one
+ * batch, also encoded as a wire message (zlib, unsigned) as the daemon's
+ * pipeline does, so that outputs sending wire messages can be tried alone.
+ */
 int harness_flush(struct harness *h, int kind, const char *lines, size_t len,
                   uint32_t count)
 {
+    const struct wire_encode_opts wopts = { .codec = WIRE_CODEC_ZLIB };
+    struct buf wire = BUF_INIT;
+    int64_t now = record_now_ns();
     struct pipit_batch b = {
         .struct_size = sizeof b, .kind = kind, .seq = 1, .count = count,
         .payload = lines, .payload_len = len, .agent_id = h->host.agent_id,
+        .created_ns = now,
     };
     if (h->ins->state != INS_RUNNING || !h->ins->plugin->desc.flush)
         return PIPIT_ESTATE;
-    return h->ins->plugin->desc.flush(h->ins, h->ins->ctx, &b);
+    int r = wire_encode(&wire, &wopts, kind, h->host.agent_id, b.seq, count, now,
+                        lines, len);
+    if (r != PIPIT_OK)
+        return r;
+    b.wire = wire.data;
+    b.wire_len = wire.len;
+    r = h->ins->plugin->desc.flush(h->ins, h->ins->ctx, &b);
+    buf_free(&wire);
+    return r;
 }
 
 void harness_close(struct harness *h)
