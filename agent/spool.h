@@ -15,7 +15,7 @@ enum spool_policy {
 struct spool_config {
     const char *dir;                    /* created 0700 if missing */
     uint64_t max_bytes;                 /* bound on all segment files together */
-    uint64_t segment_bytes;             /* a segment is closed at this size */
+    uint64_t segment_bytes;             /* a segment is closed at this size (0: 16 MiB) */
     int policy;                         /* enum spool_policy */
     bool fsync;                         /* fsync each append before it returns */
 };
@@ -28,7 +28,7 @@ struct spool_stats {
     uint64_t full;                      /* appends refused (block policy) */
     uint64_t dropped_entries;           /* dropped by drop_oldest */
     uint64_t dropped_records;           /* the records in them */
-    uint64_t corrupt_entries;           /* skipped at open: bad CRC or header */
+    uint64_t corrupt_entries;           /* damaged: skipped at open, or by spool_next */
     uint64_t corrupt_bytes;             /* bytes skipped with them */
 };
 
@@ -41,13 +41,15 @@ struct spool_entry {
     size_t len;                         /* bytes of data */
 };
 
+/* A spool is used from one thread (the loop's); see docs/spool.md. */
 struct spool;
 
 /*
  * Open the spool in c->dir: scan every segment, check each entry's CRC,
  * keep the good ones as unreleased (they are delivered again), skip and
  * count damaged ones (a torn tail after a crash, bit flips, zeroed ranges),
- * and log what was skipped. Returns the spool (close with spool_close) or
+ * and log what was skipped. The directory is locked (flock) while open: a
+ * second open of it fails. Returns the spool (close with spool_close) or
  * NULL with a reason in err.
  */
 struct spool *spool_open(const struct spool_config *c, char *err, size_t errlen);
@@ -70,9 +72,10 @@ int spool_release(struct spool *s, uint64_t id);
 /*
  * The first unreleased entry with an id greater than after (0: from the
  * start): its metadata in e and, when data is not NULL, its bytes read back
- * from disk into data (CRC checked again). Returns PIPIT_OK, PIPIT_ENOENT at
- * the end, or PIPIT_EIO when the entry is damaged now (it is then dropped
- * and counted).
+ * from disk into data (CRC checked again; data's contents are replaced).
+ * Returns PIPIT_OK, PIPIT_ENOENT at the end, PIPIT_ENOMEM, or PIPIT_EIO when
+ * the entry is damaged now: it is then dropped and counted, and e still
+ * describes it, so that iteration can go on after e->id.
  */
 int spool_next(struct spool *s, uint64_t after, struct spool_entry *e, struct buf *data);
 
@@ -81,6 +84,8 @@ int spool_next(struct spool *s, uint64_t after, struct spool_entry *e, struct bu
 size_t spool_take_dropped(struct spool *s, uint64_t *ids, size_t max);
 
 const struct spool_stats *spool_stats(const struct spool *s);
+/* Save which entries are released (a restart after a clean close does not
+ * deliver them again), close the files and free s. */
 void spool_close(struct spool *s);
 
 #endif
