@@ -395,7 +395,7 @@ static enum wire_reason inflate_payload(const uint8_t *src, size_t len, uint8_t 
                        want);
             goto done;
         }
-        if (zs.avail_in == 0 && in_pos == len) {
+        if (zs.avail_in == 0 && in_pos == len && zs.avail_out != 0) {
             r = refuse(WIRE_DECOMPRESS, err, errlen,
                        "zlib stream ends early, after %zu bytes of output",
                        (size_t)zs.total_out);

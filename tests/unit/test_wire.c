@@ -186,6 +186,41 @@ static void test_round_trip(void)
     }
 }
 
+/* Payloads and compressed streams larger than the 1 MiB steps in which the
+ * decoder hands data to zlib: 12 MiB of records that compress poorly. */
+static void test_round_trip_large(void)
+{
+    struct buf payload = BUF_INIT;
+    uint64_t v = 7;
+    uint32_t n = 0;
+
+    while (payload.len < (12u << 20)) {
+        buf_puts(&payload, "{\"kind\":\"log\",\"time\":1,\"host\":\"h\",\"instance\":\"t\","
+                           "\"level\":\"info\",\"message\":\"");
+        for (int i = 0; i < 4; i++) {
+            v ^= v >> 12, v ^= v << 25, v ^= v >> 27;
+            buf_printf(&payload, "%016" PRIx64, (uint64_t)(v * 0x2545f4914f6cdd1dull));
+        }
+        buf_puts(&payload, "\",\"labels\":{}}\n");
+        n++;
+    }
+    for (int c = 0; c < ncodecs; c++) {
+        struct buf m = BUF_INIT, out = BUF_INIT;
+        struct wire_header h = { 0 };
+        char err[256] = "";
+        int r = encode(&m, codecs[c], 2, KEY, 1, n, payload.data, payload.len);
+        enum wire_reason d = wire_decode(m.data, m.len, KEY, strlen(KEY), true,
+                                         WIRE_DEFAULT_MAX_RAW, &h, &out, err, sizeof err);
+        ok(r == PIPIT_OK && d == WIRE_OK && out.len == payload.len &&
+           !memcmp(out.data, payload.data, payload.len),
+           "round trip: codec %s, %zu bytes in %u records, %" PRIu32 " compressed (%s)",
+           wire_codec_name(codecs[c]), payload.len, n, h.comp_len, err);
+        buf_free(&m);
+        buf_free(&out);
+    }
+    buf_free(&payload);
+}
+
 /* The bytes of a fixed input, checked against values computed independently
  * (Python's zlib.crc32 and hmac), so that the format cannot drift. */
 static void test_exact_bytes(void)
@@ -884,6 +919,7 @@ int main(void)
     codecs[ncodecs++] = WIRE_CODEC_ZSTD;
 #endif
     test_round_trip();
+    test_round_trip_large();
     test_exact_bytes();
     test_encode_errors();
     test_truncated();
