@@ -471,7 +471,7 @@ static void seg_free(struct seg *g)
 
 /*
  * Delete the file of segment i (all its entries released or dropped) and
- * fsync the directory. When unlink fails the segment stays, marked stuck,
+ * fsync the directory (when the spool fsyncs). When unlink fails the segment stays, marked stuck,
  * and is tried again by the next append. Returns PIPIT_OK or PIPIT_EIO.
  */
 static int seg_delete(struct spool *s, size_t i)
@@ -488,7 +488,7 @@ static int seg_delete(struct spool *s, size_t i)
         g->stuck = true;
         return PIPIT_EIO;
     }
-    if (fsync(s->dfd) != 0)             /* it may come back: duplicates only */
+    if (s->fsync && fsync(s->dfd) != 0) /* it may come back: duplicates only */
         log_warn("spool", "fsync %s: %s", s->dir, strerror(errno));
     if (g->stuck)
         s->stuck--;
@@ -545,7 +545,8 @@ static int seg_fd(struct spool *s, struct seg *g)
 
 /*
  * Save the ids released in the segments that remain, and the next id, to
- * REL_NAME (atomically: temp file, fsync, rename, fsync of the directory),
+ * REL_NAME (atomically: temp file, fsync, rename, fsync of the directory;
+ * without the fsyncs when the spool does not fsync),
  * so that a restart after a clean close does not deliver them again. A
  * released id stays released forever (ids are never reused), so an old
  * file is never wrong, only incomplete.
@@ -597,11 +598,11 @@ write:
     iov.iov_base = p;
     iov.iov_len = REL_HDR + n * 16;
     fd = openat(s->dfd, REL_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 || pwrite_all(fd, &iov, 1, 0) != 0 || fsync(fd) != 0 ||
+    if (fd < 0 || pwrite_all(fd, &iov, 1, 0) != 0 || (s->fsync && fsync(fd) != 0) ||
         renameat(s->dfd, REL_TMP, s->dfd, REL_NAME) != 0)
         goto fail;
     close(fd);
-    if (fsync(s->dfd) != 0)
+    if (s->fsync && fsync(s->dfd) != 0)
         log_warn("spool", "fsync %s: %s", s->dir, strerror(errno));
     free(p);
     return;
@@ -903,8 +904,8 @@ fail:
 /* ---- append ---- */
 
 /* Start a new segment file named by the next id, and make it the active
- * one (the directory is fsync'd so that the name, which anchors the ids,
- * survives a crash). Returns PIPIT_OK, PIPIT_ENOMEM or PIPIT_EIO. */
+ * one (with fsync, the directory is fsync'd so that the name, which anchors
+ * the ids, survives a crash). Returns PIPIT_OK, PIPIT_ENOMEM or PIPIT_EIO. */
 static int seg_create(struct spool *s)
 {
     char name[SEG_NAME_LEN + 1];
@@ -931,7 +932,7 @@ static int seg_create(struct spool *s)
         log_error("spool", "cannot create %s/%s: %s", s->dir, name, strerror(errno));
         goto fail;
     }
-    if (fsync(s->dfd) != 0) {
+    if (s->fsync && fsync(s->dfd) != 0) {
         log_error("spool", "fsync %s: %s", s->dir, strerror(errno));
         unlinkat(s->dfd, name, 0);
         goto fail;
