@@ -43,6 +43,8 @@ struct batch *batch_close(struct batch_open *o, uint64_t seq, const char *agent_
     b->b.count = o->count;
     b->b.payload = b->payload;
     b->b.payload_len = len;
+    b->resident = true;
+    b->mem = len;
     b->b.agent_id = agent_id;
     b->b.id = o->bid;
     struct timespec ts;
@@ -59,5 +61,6 @@ void batch_free(struct batch *b)
     if (!b)
         return;
     free(b->payload);
+    free(b->wire);
     free(b);
 }

@@ -30,6 +30,10 @@ struct batch {
     char *payload;                      /* owned; b.payload points here */
     uint32_t pending;                   /* bit i: output i still owes delivery */
     uint32_t inflight;                  /* bit i: output i returned PIPIT_PENDING */
+    char *wire;                         /* owned; b.wire points here */
+    uint64_t spool_id;                  /* 0: not written to the spool (yet) */
+    bool resident;                      /* payload and wire are in memory */
+    size_t mem;                         /* bytes held: payload + wire */
 };
 
 /* Append one line (with its '\n'); the first line starts the linger clock. */

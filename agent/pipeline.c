@@ -11,6 +11,8 @@
 #define DROP_LOG_EVERY_NS (10LL * 1000000000)
 
 static void schedule_kick(struct pipeline *pl);
+static void spool_pending(struct pipeline *pl);
+static uint32_t owed_by(const struct pipeline *pl, int kind);
 
 static void pipeline_unref(struct pipeline *pl)
 {
@@ -44,6 +46,187 @@ static void note_drop(struct pipeline *pl, uint64_t n, const char *why)
     pl->drop_log_ns = now;
 }
 
+/* Wire-encode b (its payload stays for outputs that read records). */
+static int encode_batch(struct pipeline *pl, struct batch *b)
+{
+    struct buf w = BUF_INIT;
+    int r = wire_encode(&w, &pl->wire, b->b.kind, b->b.agent_id, b->b.seq,
+                        b->b.count, b->b.created_ns, b->b.payload, b->b.payload_len);
+    if (r != PIPIT_OK) {
+        buf_free(&w);
+        return r;
+    }
+    b->b.wire_len = w.len;              /* before buf_steal() empties w */
+    b->wire = buf_steal(&w);
+    b->b.wire = b->wire;
+    b->mem += b->b.wire_len;
+    pl->pending_bytes += b->b.wire_len;
+    return PIPIT_OK;
+}
+
+/* Warn about the spool at most every 10 s. */
+static bool spool_log_due(struct pipeline *pl)
+{
+    int64_t now = batch_clock_ns();
+    if (pl->spool_log_ns && now - pl->spool_log_ns < DROP_LOG_EVERY_NS)
+        return false;
+    pl->spool_log_ns = now;
+    return true;
+}
+
+static void unlink_batch(struct pipeline *pl, struct batch *victim)
+{
+    struct batch **pp = &pl->head, *last = NULL;
+    while (*pp && *pp != victim) {
+        last = *pp;
+        pp = &(*pp)->next;
+    }
+    if (!*pp)
+        return;
+    *pp = victim->next;
+    if (!victim->next)
+        pl->tail = last ? &last->next : &pl->head;
+    pl->queued--;
+}
+
+/* Forget batches the spool dropped to make room (policy drop_oldest). */
+static void forget_spool_dropped(struct pipeline *pl)
+{
+    uint64_t ids[64];
+    size_t n;
+    while ((n = spool_take_dropped(pl->spool, ids, 64)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            for (struct batch *b = pl->head; b; b = b->next) {
+                if (b->spool_id != ids[i])
+                    continue;
+                pl->stats.records_spool_dropped += b->b.count;
+                note_drop(pl, b->b.count, "spool full (spool.policy drop_oldest)");
+                unlink_batch(pl, b);
+                pl->pending_bytes -= b->resident ? b->mem : 0;
+                batch_free(b);
+                break;
+            }
+        }
+    }
+}
+
+static void spool_retry_fired(uv_timer_t *t)
+{
+    struct pipeline *pl = t->data;
+    spool_pending(pl);
+    schedule_kick(pl);
+}
+
+/*
+ * Write the queued batches that are not in the spool yet, oldest first,
+ * stopping at the first refusal (full under policy block, or an I/O error):
+ * they wait in memory, where pipeline.max_pending_bytes makes collectors
+ * pause, and are tried again when space is released or after a second.
+ */
+static void spool_pending(struct pipeline *pl)
+{
+    for (struct batch *b = pl->head; b && pl->unspooled; b = b->next) {
+        if (b->spool_id)
+            continue;
+        int r = spool_append(pl->spool, b->b.kind, b->b.seq, b->b.count,
+                             b->b.wire, b->b.wire_len, &b->spool_id);
+        if (r == PIPIT_OK) {
+            pl->unspooled--;
+            log_debug("pipeline", "spooled batch seq=%llu kind=%s records=%u entry=%llu",
+                      (unsigned long long)b->b.seq, record_kind_name(b->b.kind),
+                      b->b.count, (unsigned long long)b->spool_id);
+            continue;
+        }
+        b->spool_id = 0;
+        if (r == PIPIT_ERANGE) {        /* can never fit: say so, drop it */
+            log_error("pipeline", "batch %llu (%zu bytes) is larger than "
+                      "spool.max_bytes; its %u records are lost",
+                      (unsigned long long)b->b.seq, b->b.wire_len, b->b.count);
+            pl->stats.records_lost += b->b.count;
+            b->pending = 0;             /* released by release_delivered */
+            continue;
+        }
+        pl->stats.spool_waits++;
+        if (r != PIPIT_EFULL)
+            pl->stats.spool_errors++;
+        if (spool_log_due(pl))
+            log_warn("pipeline", "spool %s; %zu batches wait in memory and collectors "
+                     "pause near pipeline.max_pending_bytes",
+                     r == PIPIT_EFULL ? "is full (spool.policy block)"
+                                      : "write failed (see above)", pl->unspooled);
+        if (!uv_is_active((uv_handle_t *)&pl->spool_retry))
+            uv_timer_start(&pl->spool_retry, spool_retry_fired, 1000, 0);
+        break;
+    }
+    forget_spool_dropped(pl);
+}
+
+/*
+ * Keep memory near pipeline.max_pending_bytes: batches that are safe in the
+ * spool and not in flight give their bytes back, newest first in effect (the
+ * oldest, delivered soonest, stay), and are read back from the spool when an
+ * output needs them.
+ */
+static void evict(struct pipeline *pl)
+{
+    size_t keep = pl->max_pending / 2, acc = 0;
+    if (pl->pending_bytes <= keep)
+        return;
+    for (struct batch *b = pl->head; b; b = b->next) {
+        if (!b->resident)
+            continue;
+        acc += b->mem;
+        if (acc <= keep || !b->spool_id || b->inflight)
+            continue;
+        free(b->payload);
+        free(b->wire);
+        b->payload = b->wire = NULL;
+        b->b.payload = NULL;
+        b->b.wire = NULL;
+        pl->pending_bytes -= b->mem;
+        b->mem = 0;
+        b->resident = false;
+    }
+}
+
+/* Read an evicted or replayed batch back from the spool. */
+static int load_batch(struct pipeline *pl, struct batch *b)
+{
+    struct spool_entry e;
+    struct buf w = BUF_INIT, payload = BUF_INIT;
+    struct wire_header h;
+    char err[256];
+    int r = spool_next(pl->spool, b->spool_id - 1, &e, &w);
+
+    if (r != PIPIT_OK || e.id != b->spool_id) {
+        snprintf(err, sizeof err, "entry %llu is no longer readable",
+                 (unsigned long long)b->spool_id);
+        goto fail;
+    }
+    if (wire_decode(w.data, w.len, pl->wire.key, pl->wire.key_len, false,
+                    pl->max_wire_raw, &h, &payload, err, sizeof err) != WIRE_OK)
+        goto fail;
+    b->b.payload_len = payload.len;     /* lengths before buf_steal() */
+    b->b.wire_len = w.len;
+    b->payload = buf_steal(&payload);
+    b->b.payload = b->payload;
+    b->wire = buf_steal(&w);
+    b->b.wire = b->wire;
+    b->b.created_ns = h.created_ns;
+    b->mem = b->b.payload_len + b->b.wire_len;
+    b->resident = true;
+    pl->pending_bytes += b->mem;
+    return PIPIT_OK;
+fail:
+    buf_free(&w);
+    buf_free(&payload);
+    pl->stats.spool_errors++;
+    pl->stats.records_lost += b->b.count;
+    log_error("pipeline", "spool: batch %llu (%u records) cannot be read back: %s; "
+              "they are lost", (unsigned long long)b->b.seq, b->b.count, err);
+    return PIPIT_EIO;
+}
+
 /*
  * Close the open batch of kind into the queue with the next sequence
  * number and mark which outputs owe it. A batch no running output takes is
@@ -60,11 +243,7 @@ static void close_batch(struct pipeline *pl, int kind)
     seq = identity_next_seq(pl->id);
     if (seq == 0)
         pl->stats.seq_errors++;
-    for (size_t i = 0; i < pl->nouts; i++) {
-        struct pipit_instance *ins = pl->outs[i].ins;
-        if (ins->state == INS_RUNNING && (ins->kind_mask & (1u << kind)))
-            pending |= 1u << pl->outs[i].bit;
-    }
+    pending = owed_by(pl, kind);
     size_t len = o->payload.len;
     uint32_t count = o->count;
     struct batch *b = batch_close(o, seq, pl->id->agent_id);
@@ -81,9 +260,23 @@ static void close_batch(struct pipeline *pl, int kind)
         return;
     }
     b->pending = pending;
+    if (pl->encode && encode_batch(pl, b) != PIPIT_OK) {
+        pl->stats.encode_errors++;
+        pl->stats.records_lost += count;
+        pl->pending_bytes -= b->mem;
+        log_error("pipeline", "cannot encode batch %llu (%u records); they are lost",
+                  (unsigned long long)seq, count);
+        batch_free(b);
+        return;
+    }
     *pl->tail = b;
     pl->tail = &b->next;
     pl->queued++;
+    if (pl->spool) {
+        pl->unspooled++;
+        spool_pending(pl);
+        evict(pl);
+    }
     schedule_kick(pl);
 }
 
@@ -127,8 +320,9 @@ struct pipeline *pipeline_new(uv_loop_t *loop, struct identity *id,
         pl->open[k].kind = k;
     uv_timer_init(loop, &pl->linger);
     uv_timer_init(loop, &pl->kick);
-    pl->linger.data = pl->kick.data = pl;
-    pl->handles = 2;
+    uv_timer_init(loop, &pl->spool_retry);
+    pl->linger.data = pl->kick.data = pl->spool_retry.data = pl;
+    pl->handles = 3;
     pl->nouts = nouts;
     for (size_t i = 0; i < nouts; i++) {
         struct pipeline_output *o = &pl->outs[i];
@@ -147,6 +341,68 @@ fail:
         free(pl->outs);
     free(pl);
     return NULL;
+}
+
+/* Outputs that owe a batch of kind, as pending bits. */
+static uint32_t owed_by(const struct pipeline *pl, int kind)
+{
+    uint32_t pending = 0;
+    for (size_t i = 0; i < pl->nouts; i++) {
+        struct pipit_instance *ins = pl->outs[i].ins;
+        if (ins->state == INS_RUNNING && (ins->kind_mask & (1u << kind)))
+            pending |= 1u << pl->outs[i].bit;
+    }
+    return pending;
+}
+
+int pipeline_set_store(struct pipeline *pl, const struct wire_encode_opts *opts,
+                       struct spool *spool)
+{
+    struct spool_entry e;
+    uint64_t after = 0, batches = 0;
+
+    pl->encode = true;
+    pl->wire = *opts;
+    pl->max_wire_raw = pl->limits.max_bytes * 2 + (1u << 20);
+    if (pl->max_wire_raw < WIRE_DEFAULT_MAX_RAW)
+        pl->max_wire_raw = WIRE_DEFAULT_MAX_RAW;
+    pl->spool = spool;
+    if (!spool)
+        return PIPIT_OK;
+    /* What an earlier run left: queued again, read back when delivered. */
+    while (spool_next(spool, after, &e, NULL) == PIPIT_OK) {
+        after = e.id;
+        uint32_t pending = owed_by(pl, e.kind);
+        if (!pending) {
+            pl->stats.records_unrouted += e.count;
+            note_drop(pl, e.count, "no running output takes this record kind");
+            spool_release(spool, e.id);
+            continue;
+        }
+        struct batch *b = calloc(1, sizeof *b);
+        if (!b)
+            return PIPIT_ENOMEM;
+        b->b.struct_size = sizeof b->b;
+        b->b.kind = e.kind;
+        b->b.seq = e.seq;
+        b->b.count = e.count;
+        b->b.agent_id = pl->id->agent_id;
+        b->b.id = pl->next_bid++;
+        b->spool_id = e.id;
+        b->pending = pending;
+        *pl->tail = b;
+        pl->tail = &b->next;
+        pl->queued++;
+        pl->stats.records_replayed += e.count;
+        batches++;
+    }
+    if (batches) {
+        log_info("pipeline", "spool: %llu batches (%llu records) from an earlier run "
+                 "are delivered again", (unsigned long long)batches,
+                 (unsigned long long)pl->stats.records_replayed);
+        schedule_kick(pl);
+    }
+    return PIPIT_OK;
 }
 
 int pipeline_deliver(struct pipeline *pl, int kind, const char *lines, size_t len,
@@ -209,7 +465,8 @@ bool pipeline_idle(const struct pipeline *pl)
     return pl->head == NULL;
 }
 
-/* Smallest id among batches still alive (open or queued), or UINT64_MAX. */
+/* Smallest id among batches not durable yet (open, queued and, with a
+ * spool, not written to it), or UINT64_MAX. */
 static uint64_t min_alive_bid(const struct pipeline *pl)
 {
     uint64_t min = UINT64_MAX;
@@ -217,7 +474,7 @@ static uint64_t min_alive_bid(const struct pipeline *pl)
         if (pl->open[k].count && pl->open[k].bid < min)
             min = pl->open[k].bid;
     for (const struct batch *b = pl->head; b; b = b->next)
-        if (b->b.id < min)
+        if (b->b.id < min && !(pl->spool && b->spool_id))  /* spooled = durable */
             min = b->b.id;
     return min;
 }
@@ -287,12 +544,19 @@ static void free_marks(struct pipeline *pl)
 static void release_delivered(struct pipeline *pl)
 {
     struct batch **pp = &pl->head, *last = NULL;
+    bool freed_spool = false;
     while (*pp) {
         struct batch *b = *pp;
         if (b->pending == 0 && b->inflight == 0) {
             *pp = b->next;
-            pl->pending_bytes -= b->b.payload_len;
+            pl->pending_bytes -= b->resident ? b->mem : 0;
             pl->queued--;
+            if (b->spool_id) {
+                spool_release(pl->spool, b->spool_id);
+                freed_spool = true;
+            } else if (pl->spool) {
+                pl->unspooled--;        /* given up before it was spooled */
+            }
             batch_free(b);
         } else {
             last = b;
@@ -300,6 +564,8 @@ static void release_delivered(struct pipeline *pl)
         }
     }
     pl->tail = last ? &last->next : &pl->head;
+    if (freed_spool && pl->unspooled)
+        spool_pending(pl);              /* space was released */
     ack_marks(pl);
 }
 
@@ -352,9 +618,16 @@ static void deliver_output(struct pipeline *pl, struct pipeline_output *o)
 
     if (o->waiting)
         return;
-    for (struct batch *b = pl->head; b; b = b->next) {
+    for (struct batch *b = pl->head, *next; b; b = next) {
+        next = b->next;
         if (!(b->pending & bit) || (b->inflight & bit))
             continue;
+        if (pl->spool && !b->spool_id)
+            break;                      /* written to the spool before delivery */
+        if (!b->resident && load_batch(pl, b) != PIPIT_OK) {
+            b->pending = 0;             /* lost, counted: released below */
+            continue;
+        }
         if (o->ins->state != INS_RUNNING) {
             b->pending &= ~bit;         /* disabled while the batch waited */
             o->failed_batches++;
@@ -437,7 +710,7 @@ static void schedule_kick(struct pipeline *pl)
 
 void pipeline_abandon(struct pipeline *pl)
 {
-    uint64_t records = 0, batches = 0;
+    uint64_t records = 0, batches = 0, kept_records = 0, kept = 0;
 
     for (int k = PIPIT_METRIC; k <= PIPIT_RECORD_KIND_MAX; k++) {
         records += pl->open[k].count;
@@ -448,19 +721,29 @@ void pipeline_abandon(struct pipeline *pl)
     while (pl->head) {
         struct batch *b = pl->head;
         pl->head = b->next;
-        records += b->b.count;
-        batches++;
-        pl->pending_bytes -= b->b.payload_len;
+        if (b->spool_id && (b->pending || b->inflight)) {
+            kept_records += b->b.count; /* stays in the spool for next time */
+            kept++;
+        } else if (b->pending || b->inflight || (pl->spool && !b->spool_id)) {
+            records += b->b.count;
+            batches++;
+        }
+        pl->pending_bytes -= b->resident ? b->mem : 0;
         batch_free(b);
     }
     pl->tail = &pl->head;
     pl->queued = 0;
+    pl->unspooled = 0;
     free_marks(pl);                     /* their records were not all delivered */
     pl->stats.records_lost += records;
     if (records)
-        log_error("pipeline", "%llu records in %llu batches were not delivered "
-                  "before the shutdown timeout and are lost",
+        log_error("pipeline", "%llu records (%llu batches, and open batches) were "
+                  "not delivered in time and are lost",
                   (unsigned long long)records, (unsigned long long)batches);
+    if (kept)
+        log_warn("pipeline", "%llu batches (%llu records) not yet delivered stay in "
+                 "the spool and are delivered after the restart",
+                 (unsigned long long)kept, (unsigned long long)kept_records);
 }
 
 void pipeline_close(struct pipeline *pl)
@@ -471,6 +754,7 @@ void pipeline_close(struct pipeline *pl)
     pl->closing = true;
     uv_close((uv_handle_t *)&pl->linger, handle_closed);
     uv_close((uv_handle_t *)&pl->kick, handle_closed);
+    uv_close((uv_handle_t *)&pl->spool_retry, handle_closed);
     for (size_t i = 0; i < pl->nouts; i++) {
         pl->outs[i].ins->out = NULL;
         uv_close((uv_handle_t *)&pl->outs[i].retry, retry_closed);

@@ -8,6 +8,8 @@
 #include "batch.h"
 #include "identity.h"
 #include "instance.h"
+#include "spool.h"
+#include "wire.h"
 
 struct pipeline_output {
     struct pipit_instance *ins;         /* an output instance (borrowed) */
@@ -29,6 +31,11 @@ struct pipeline_stats {
     uint64_t records_lost;              /* undelivered when a drain timed out */
     uint64_t batches_closed;
     uint64_t seq_errors;                /* sequence reservation not persisted */
+    uint64_t records_replayed;          /* found in the spool at start */
+    uint64_t spool_waits;               /* batches that waited for spool space */
+    uint64_t spool_errors;              /* spool writes or reads that failed */
+    uint64_t records_spool_dropped;     /* dropped by spool.policy drop_oldest */
+    uint64_t encode_errors;             /* batches that could not be encoded */
 };
 
 struct pipeline_mark {                  /* an input's api->mark() */
@@ -60,6 +67,14 @@ struct pipeline {
     uint64_t drops_unlogged;
     int handles;                        /* open uv handles, for pipeline_close */
     bool closing;
+
+    bool encode;                        /* wire-encode every closed batch */
+    struct wire_encode_opts wire;       /* borrowed key */
+    size_t max_wire_raw;                /* cap when reading batches back */
+    struct spool *spool;                /* borrowed; NULL: memory only */
+    uv_timer_t spool_retry;             /* retries batches the spool refused */
+    size_t unspooled;                   /* queued batches not in the spool yet */
+    int64_t spool_log_ns;               /* rate limit of spool warnings */
 };
 
 /*
@@ -69,6 +84,18 @@ struct pipeline {
 struct pipeline *pipeline_new(uv_loop_t *loop, struct identity *id,
                               const struct batch_limits *limits, size_t max_pending,
                               struct pipit_instance **outs, size_t nouts);
+/*
+ * Encode every batch closed from now on with the wire format (opts; its key
+ * is borrowed and must outlive the pipeline) and, when spool is not NULL,
+ * write it to the spool before any output is given it: outputs then get
+ * only spooled batches, a batch leaves the spool when every output took
+ * it, and marks are acknowledged once records are spooled. Entries already
+ * in the spool (from before a restart or reload) are queued again for the
+ * outputs. Call once, before any record. Returns PIPIT_OK or an error.
+ */
+int pipeline_set_store(struct pipeline *pl, const struct wire_encode_opts *opts,
+                       struct spool *spool);
+
 /*
  * Take complete JSON lines of one kind (count records). Returns PIPIT_OK, or
  * PIPIT_EFULL when max_pending would be exceeded: then nothing was taken,

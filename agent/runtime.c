@@ -13,6 +13,8 @@
 #include "record.h"
 #include "runtime.h"
 #include "scheduler.h"
+#include "spool.h"
+#include "wire.h"
 
 /* Everything made from one configuration; replaced whole on reload. */
 struct generation {
@@ -33,6 +35,8 @@ struct runtime {
     struct runtime_options opt;
     struct identity id;
     char *state_dir;                    /* the one identity was opened in */
+    struct spool *spool;                /* opened once; NULL when disabled */
+    char *spool_dir;
     struct instance_host host;
     struct generation *gen;
     struct agent_conf *next_conf;       /* swapped in when the drain ends */
@@ -127,6 +131,8 @@ static int start_generation(struct runtime *rt, struct agent_conf *c)
         log_warn("runtime", "agent.state_dir changed to %s; it takes effect at the "
                  "next restart (still using %s)", c->agent.state_dir, rt->state_dir);
     rt->host.max_collect_bytes = (size_t)c->pipeline.max_collect_bytes;
+    if ((rt->spool != NULL) != c->spool.enabled)
+        log_warn("runtime", "spool.enabled changed; it takes effect at the next restart");
 
     g->outputs = calloc(c->noutputs + 1, sizeof *g->outputs);
     g->inputs = calloc(c->ninputs + 1, sizeof *g->inputs);
@@ -148,6 +154,14 @@ static int start_generation(struct runtime *rt, struct agent_conf *c)
         goto oom;
     g->pl->on_progress = check_drain;
     g->pl->progress_arg = rt;
+    struct wire_encode_opts wopt = {
+        .codec = wire_codec_parse(c->wire.compression),
+        .level = (int)c->wire.level,
+        .key = c->wire.signing_key && *c->wire.signing_key ? c->wire.signing_key : NULL,
+        .key_len = c->wire.signing_key ? strlen(c->wire.signing_key) : 0,
+    };
+    if (pipeline_set_store(g->pl, &wopt, rt->spool) != PIPIT_OK)
+        goto oom;
     rt->gen = g;                        /* inputs may emit from init() */
 
     scheduler_init(&g->sched, &rt->loop, g->pl);
@@ -222,11 +236,16 @@ static void end_generation(struct runtime *rt)
     for (size_t i = 0; i < g->noutputs; i++)
         log_instance_stats(g->outputs[i]);
     log_info("runtime", "pipeline totals: records=%llu batches=%llu dropped_full=%llu "
-             "unrouted=%llu lost=%llu", (unsigned long long)ps->records_in,
+             "unrouted=%llu lost=%llu replayed=%llu spool_waits=%llu spool_errors=%llu "
+             "spool_dropped=%llu", (unsigned long long)ps->records_in,
              (unsigned long long)ps->batches_closed,
              (unsigned long long)ps->records_full,
              (unsigned long long)ps->records_unrouted,
-             (unsigned long long)ps->records_lost);
+             (unsigned long long)ps->records_lost,
+             (unsigned long long)ps->records_replayed,
+             (unsigned long long)ps->spool_waits,
+             (unsigned long long)ps->spool_errors,
+             (unsigned long long)ps->records_spool_dropped);
     for (size_t i = 0; i < g->ninputs; i++)
         instance_fini(g->inputs[i]);    /* no-op unless a drain timed out */
     for (size_t i = 0; i < g->noutputs; i++)
@@ -393,6 +412,34 @@ static void on_reload_signal(uv_signal_t *s, int signum)
     begin_drain(rt, false);
 }
 
+/* Open the spool named by the configuration (once per process). */
+static int open_spool(struct runtime *rt, const struct agent_conf *c)
+{
+    char err[512], dir[4096];
+    snprintf(dir, sizeof dir, "%s", c->spool.dir ? c->spool.dir : "");
+    if (!c->spool.dir)
+        snprintf(dir, sizeof dir, "%s/spool", c->agent.state_dir);
+    struct spool_config sc = {
+        .dir = dir,
+        .max_bytes = (uint64_t)c->spool.max_bytes,
+        .segment_bytes = (uint64_t)c->spool.segment_bytes,
+        .policy = strcmp(c->spool.policy, "drop_oldest") == 0 ? SPOOL_DROP_OLDEST
+                                                               : SPOOL_BLOCK,
+        .fsync = c->spool.fsync,
+    };
+    rt->spool = spool_open(&sc, err, sizeof err);
+    if (!rt->spool) {
+        log_error("runtime", "cannot open the spool: %s", err);
+        return PIPIT_EIO;
+    }
+    rt->spool_dir = strdup(dir);
+    const struct spool_stats *st = spool_stats(rt->spool);
+    log_info("runtime", "spool %s: %llu batches unsent, %llu bytes, bound %lld bytes, "
+             "policy %s", dir, (unsigned long long)st->entries,
+             (unsigned long long)st->bytes, (long long)c->spool.max_bytes, c->spool.policy);
+    return PIPIT_OK;
+}
+
 /* Threads for blocking collections: enough that slow ones do not starve others. */
 static void size_threadpool(const struct agent_conf *c)
 {
@@ -434,6 +481,14 @@ int runtime_run(struct agent_conf *conf, const struct runtime_options *opt)
         return 1;
     }
     rt->state_dir = strdup(conf->agent.state_dir);
+    if (conf->spool.enabled && open_spool(rt, conf) != PIPIT_OK) {
+        identity_close(&rt->id);
+        free(rt->state_dir);
+        settings_free(conf);
+        uv_loop_close(&rt->loop);
+        free(rt);
+        return 1;
+    }
     rt->host.loop = &rt->loop;
     rt->host.host_name = rt->id.host;
     rt->host.agent_id = rt->id.agent_id;
@@ -463,6 +518,9 @@ int runtime_run(struct agent_conf *conf, const struct runtime_options *opt)
     uv_run(&rt->loop, UV_RUN_DEFAULT);
     code = rt->exit_code;
     if (uv_loop_close(&rt->loop) == 0) {  /* not after uv_stop with work left */
+        if (rt->spool)
+            spool_close(rt->spool);
+        free(rt->spool_dir);
         identity_close(&rt->id);
         free(rt->state_dir);
         free(rt);

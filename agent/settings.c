@@ -7,6 +7,7 @@
 #include "log.h"
 #include "record.h"
 #include "settings.h"
+#include "wire.h"
 
 #ifndef PIPIT_PLUGIN_DIR
 #define PIPIT_PLUGIN_DIR "/usr/local/lib/pipit/plugins"
@@ -56,6 +57,34 @@ const struct pipit_option settings_pipeline_options[] = {
     PIPIT_OPT_END
 };
 
+const struct pipit_option settings_wire_options[] = {
+    PIPIT_OPT_STRING("compression", "zlib", struct wire_settings, compression,
+                     "Batch compression: none, zlib or zstd (when built with zstd)"),
+    PIPIT_OPT_INT("level", "1", 0, 22, struct wire_settings, level,
+                  "Compression level (0: the codec's default; zlib 1-9, zstd 1-22)"),
+    PIPIT_OPT_SECRET_STRING("signing_key", NULL, struct wire_settings, signing_key,
+                            "HMAC-SHA256 key signing every batch (at least 16 bytes; "
+                            "use ${file:/path}); unset: batches are not signed"),
+    PIPIT_OPT_END
+};
+
+const struct pipit_option settings_spool_options[] = {
+    PIPIT_OPT_BOOL("enabled", "true", struct spool_settings, enabled,
+                   "Write every batch to disk before the outputs get it"),
+    PIPIT_OPT_STRING("dir", NULL, struct spool_settings, dir,
+                     "Spool directory (default: <agent.state_dir>/spool)"),
+    PIPIT_OPT_SIZE("max_bytes", "1GiB", 1048576, 1099511627776.0, struct spool_settings,
+                   max_bytes, "Bound on the spool's size on disk"),
+    PIPIT_OPT_SIZE("segment_bytes", "16MiB", 65536, 1073741824, struct spool_settings,
+                   segment_bytes, "Size at which a spool segment file is closed"),
+    PIPIT_OPT_STRING("policy", "block", struct spool_settings, policy,
+                     "When full: block (collectors pause, counted) or drop_oldest "
+                     "(oldest batches dropped, counted)"),
+    PIPIT_OPT_BOOL("fsync", "true", struct spool_settings, fsync,
+                   "fsync each batch before it counts as written"),
+    PIPIT_OPT_END
+};
+
 /* The host's keys of an inputs:/outputs: entry. */
 struct instance_keys {
     const char *plugin;
@@ -88,7 +117,7 @@ const char *const settings_input_keys[] = { "plugin", "name", "interval", NULL }
 const char *const settings_output_keys[] = { "plugin", "name", "kinds", NULL };
 
 static const char *const top_keys[] = {
-    "agent", "batch", "pipeline", "inputs", "outputs", NULL
+    "agent", "batch", "pipeline", "wire", "spool", "inputs", "outputs", NULL
 };
 
 static bool is_top_key(const char *k)
@@ -259,12 +288,18 @@ static void load_list(struct agent_conf *c, const char *section, unsigned role,
     }
 }
 
-/* Line of agent.<key> in the document, or 0 when it is a default. */
-static int key_line(const struct cfg_node *root, const char *key)
+/* Line of <section>.<key> in the document, or 0 when it is a default. */
+static int section_line(const struct cfg_node *root, const char *section,
+                        const char *key)
 {
-    const struct cfg_node *a = root ? cfg_get(root, "agent") : NULL;
+    const struct cfg_node *a = root ? cfg_get(root, section) : NULL;
     const struct cfg_node *n = a && a->type == CFG_MAP ? cfg_get(a, key) : NULL;
     return n ? n->line : 0;
+}
+
+static int key_line(const struct cfg_node *root, const char *key)
+{
+    return section_line(root, "agent", key);
 }
 
 struct agent_conf *settings_load(const char *path, const char *plugin_dir,
@@ -287,8 +322,8 @@ struct agent_conf *settings_load(const char *path, const char *plugin_dir,
         for (size_t i = 0; i < root->nchild; i++)
             if (!is_top_key(root->child[i]->key))
                 diag_add(d, c->file, root->child[i]->line, root->child[i]->key,
-                         "unknown section (expected agent, batch, pipeline, inputs "
-                         "or outputs)");
+                         "unknown section (expected agent, batch, pipeline, wire, "
+                         "spool, inputs or outputs)");
     }
     const struct cfg_node *sec;
 #define SECTION(name, table, field, slot)                                       \
@@ -302,7 +337,33 @@ struct agent_conf *settings_load(const char *path, const char *plugin_dir,
     SECTION("agent", settings_agent_options, agent, 0)
     SECTION("batch", settings_batch_options, batch, 1)
     SECTION("pipeline", settings_pipeline_options, pipeline, 2)
+    SECTION("wire", settings_wire_options, wire, 3)
+    SECTION("spool", settings_spool_options, spool, 4)
 #undef SECTION
+
+    if (c->stores[3]) {
+        if (wire_codec_parse(c->wire.compression) < 0)
+            diag_add(d, c->file, section_line(root, "wire", "compression"),
+                     "wire.compression", "unknown or unavailable codec \"%s\" "
+                     "(expected none, zlib%s)", c->wire.compression,
+#ifdef HAVE_ZSTD
+                     " or zstd"
+#else
+                     "; this build has no zstd"
+#endif
+                     );
+        if (c->wire.signing_key && *c->wire.signing_key && strlen(c->wire.signing_key) < 16)
+            diag_add(d, c->file, section_line(root, "wire", "signing_key"),
+                     "wire.signing_key", "is shorter than 16 bytes; use a random key "
+                     "of 32 bytes or more");
+    }
+    if (c->stores[4] && strcmp(c->spool.policy, "block") != 0 &&
+        strcmp(c->spool.policy, "drop_oldest") != 0)
+        diag_add(d, c->file, section_line(root, "spool", "policy"), "spool.policy",
+                 "unknown policy \"%s\" (expected block or drop_oldest)", c->spool.policy);
+    if (c->stores[4] && c->spool.dir && c->spool.dir[0] != '/')
+        diag_add(d, c->file, section_line(root, "spool", "dir"), "spool.dir",
+                 "must be an absolute path");
 
     if (c->stores[0]) {
         if (log_level_parse(c->agent.log_level) < 0)
@@ -337,7 +398,7 @@ void settings_free(struct agent_conf *c)
         opt_store_free(c->outputs[i].store);
     free(c->inputs);
     free(c->outputs);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 5; i++)
         opt_store_free(c->stores[i]);
     cfg_free(c->doc);
     free(c->file);

@@ -33,6 +33,21 @@ struct pipeline_settings {              /* the `pipeline:` section */
     int64_t max_collect_bytes;          /* records from one collect() */
 };
 
+struct wire_settings {                  /* the `wire:` section */
+    const char *compression;            /* none, zlib, zstd */
+    int64_t level;                      /* 0: the codec's default */
+    const char *signing_key;            /* HMAC-SHA256 key; NULL/"": unsigned */
+};
+
+struct spool_settings {                 /* the `spool:` section */
+    bool enabled;
+    const char *dir;                    /* NULL: <state_dir>/spool */
+    int64_t max_bytes;
+    int64_t segment_bytes;
+    const char *policy;                 /* block or drop_oldest */
+    bool fsync;
+};
+
 struct conf_instance {                  /* one entry of inputs: or outputs: */
     unsigned role;                      /* PIPIT_COLLECTOR or PIPIT_OUTPUT */
     const char *plugin;                 /* as written in the file */
@@ -52,7 +67,9 @@ struct agent_conf {
     struct agent_settings agent;
     struct batch_settings batch;
     struct pipeline_settings pipeline;
-    struct opt_store *stores[3];
+    struct wire_settings wire;
+    struct spool_settings spool;
+    struct opt_store *stores[5];
     struct conf_instance *inputs, *outputs;
     size_t ninputs, noutputs;
 };
@@ -76,5 +93,7 @@ void settings_free(struct agent_conf *c);
 extern const struct pipit_option settings_agent_options[];
 extern const struct pipit_option settings_batch_options[];
 extern const struct pipit_option settings_pipeline_options[];
+extern const struct pipit_option settings_wire_options[];
+extern const struct pipit_option settings_spool_options[];
 
 #endif
