@@ -1,0 +1,475 @@
+/* store_record.c: record lines parsed and checked for the stores (out_sqlite, out_postgres). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pipit/plugin.h>
+#include "store_record.h"
+
+/* ---- buffers ------------------------------------------------------------ */
+
+int store_buf_reserve(struct store_buf *b, size_t more)
+{
+    if (b->cap - b->len > more)         /* keep room for the NUL */
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len <= more) {
+        if (cap > SIZE_MAX / 2)
+            goto fail;
+        cap *= 2;
+    }
+    char *p = realloc(b->data, cap);
+    if (!p)
+        goto fail;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+fail:
+    b->failed = true;
+    return -1;
+}
+
+int store_buf_put(struct store_buf *b, const void *p, size_t n)
+{
+    if (store_buf_reserve(b, n) != 0)
+        return -1;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int store_buf_putc(struct store_buf *b, char c)
+{
+    return store_buf_put(b, &c, 1);
+}
+
+int store_buf_printf(struct store_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(b->data ? b->data + b->len : NULL, b->data ? b->cap - b->len : 0,
+                  fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -1;
+    if (!b->data || (size_t)n >= b->cap - b->len) {
+        if (store_buf_reserve(b, (size_t)n) != 0)
+            return -1;
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+    }
+    b->len += (size_t)n;
+    return 0;
+}
+
+int store_buf_json_num(struct store_buf *b, double v)
+{
+    char tmp[40];
+
+    if (isnan(v))
+        return store_buf_put(b, "\"NaN\"", 5);
+    if (isinf(v))
+        return v > 0 ? store_buf_put(b, "\"+Inf\"", 6) : store_buf_put(b, "\"-Inf\"", 6);
+    /* range first: converting a double outside long long's range is undefined */
+    if (fabs(v) < 9007199254740992.0 && v == (double)(long long)v)
+        return store_buf_printf(b, "%lld", (long long)v);
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v)
+            break;
+    }
+    return store_buf_put(b, tmp, strlen(tmp));
+}
+
+int store_buf_json_str(struct store_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0;
+
+    if (store_buf_reserve(b, n + 2) != 0 || store_buf_putc(b, '"') != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[7] = "\\";
+        size_t elen = 2;
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        default:
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0xf];
+            elen = 6;
+        }
+        if (store_buf_put(b, s + run, i - run) != 0 || store_buf_put(b, esc, elen) != 0)
+            return -1;
+        run = i + 1;
+    }
+    if (store_buf_put(b, s + run, n - run) != 0)
+        return -1;
+    return store_buf_putc(b, '"');
+}
+
+void store_buf_free(struct store_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->failed = false;
+}
+
+/* ---- fields ------------------------------------------------------------- */
+
+static const char *const store_kind_names[] = {
+    [PIPIT_METRIC] = "metric", [PIPIT_LOG] = "log",
+    [PIPIT_COST] = "cost",     [PIPIT_EVENT] = "event",
+};
+
+const char *store_kind_name(int kind)
+{
+    if (kind < PIPIT_METRIC || kind > PIPIT_RECORD_KIND_MAX)
+        return "unknown";
+    return store_kind_names[kind];
+}
+
+static int store_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int store_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+#define FAIL(...) return store_fail(err, errlen, __VA_ARGS__)
+
+/* A string field: *out is NULL when the key is absent. Returns 0, or -1
+ * when present but not a string. */
+static int store_get_str(json_t *o, const char *key, const char **out)
+{
+    json_t *v = json_object_get(o, key);
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return -1;
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* A required integer field. */
+static int store_get_int(json_t *o, const char *key, int64_t *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v))
+        return -1;
+    *out = (int64_t)json_integer_value(v);
+    return 0;
+}
+
+/* A required number: a JSON number, or when nonfinite is true one of the
+ * strings "NaN", "+Inf", "-Inf". */
+static int store_get_num(json_t *o, const char *key, bool nonfinite, double *out)
+{
+    json_t *v = json_object_get(o, key);
+    const char *s;
+
+    if (json_is_number(v)) {
+        *out = json_number_value(v);
+        return 0;
+    }
+    if (!nonfinite || !json_is_string(v))
+        return -1;
+    s = json_string_value(v);
+    if (strcmp(s, "NaN") == 0)
+        *out = NAN;
+    else if (strcmp(s, "+Inf") == 0)
+        *out = INFINITY;
+    else if (strcmp(s, "-Inf") == 0)
+        *out = -INFINITY;
+    else
+        return -1;
+    return 0;
+}
+
+struct store_label {
+    const char *key, *value;
+    size_t vlen;
+};
+
+static int store_label_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct store_label *)a)->key, ((const struct store_label *)b)->key);
+}
+
+/* Canonical JSON text of a labels object into r->lbuf. */
+static int store_rec_labels(struct store_rec *r, json_t *labels, char *err, size_t errlen)
+{
+    struct store_label l[STORE_LABELS_MAX];
+    size_t n = 0;
+    const char *k;
+    json_t *v;
+
+    r->lbuf.len = 0;
+    if (!labels)
+        FAIL("no labels");
+    if (!json_is_object(labels))
+        FAIL("labels is not an object");
+    json_object_foreach(labels, k, v) {
+        if (n == STORE_LABELS_MAX)
+            FAIL("more than %d labels", STORE_LABELS_MAX);
+        if (!*k)
+            FAIL("a label with an empty key");
+        if (!json_is_string(v))
+            FAIL("label \"%s\" is not a string", k);
+        l[n].key = k;
+        l[n].value = json_string_value(v);
+        l[n].vlen = json_string_length(v);
+        n++;
+    }
+    if (n > 1)
+        qsort(l, n, sizeof l[0], store_label_cmp);
+    if (store_buf_putc(&r->lbuf, '{') != 0)
+        FAIL("out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if ((i && store_buf_putc(&r->lbuf, ',') != 0) ||
+            store_buf_json_str(&r->lbuf, l[i].key, strlen(l[i].key)) != 0 ||
+            store_buf_putc(&r->lbuf, ':') != 0 ||
+            store_buf_json_str(&r->lbuf, l[i].value, l[i].vlen) != 0)
+            FAIL("out of memory");
+    }
+    if (store_buf_putc(&r->lbuf, '}') != 0)
+        FAIL("out of memory");
+    r->labels = r->lbuf.data;
+    r->labels_len = r->lbuf.len;
+    return 0;
+}
+
+/* A histogram's buckets, checked (ascending bounds, cumulative counts) and
+ * written to r->bbuf as JSON text in the record's own form. */
+static int store_rec_buckets(struct store_rec *r, json_t *buckets, char *err, size_t errlen)
+{
+    size_t i;
+    json_t *bk;
+    double prev_le = -INFINITY;
+    int64_t prev_count = 0;
+
+    r->bbuf.len = 0;
+    if (!json_is_array(buckets) || json_array_size(buckets) == 0)
+        FAIL("histogram \"%s\" without buckets", r->name);
+    if (store_buf_putc(&r->bbuf, '[') != 0)
+        FAIL("out of memory");
+    json_array_foreach(buckets, i, bk) {
+        double le;
+        int64_t count;
+
+        if (!json_is_object(bk) || store_get_num(bk, "le", true, &le) != 0 || isnan(le) ||
+            store_get_int(bk, "count", &count) != 0 || count < 0)
+            FAIL("histogram \"%s\": bucket %zu is not {\"le\":number,\"count\":integer}",
+                 r->name, i);
+        if (i && (!(le > prev_le) || count < prev_count))
+            FAIL("histogram \"%s\": bucket %zu out of order", r->name, i);
+        prev_le = le;
+        prev_count = count;
+        if (store_buf_put(&r->bbuf, i ? ",{\"le\":" : "{\"le\":", i ? 7 : 6) != 0 ||
+            store_buf_json_num(&r->bbuf, le) != 0 ||
+            store_buf_printf(&r->bbuf, ",\"count\":%lld}", (long long)count) != 0)
+            FAIL("out of memory");
+    }
+    if (store_buf_putc(&r->bbuf, ']') != 0)
+        FAIL("out of memory");
+    r->buckets = r->bbuf.data;
+    r->buckets_len = r->bbuf.len;
+    return 0;
+}
+
+static int store_rec_metric(struct store_rec *r, json_t *o, char *err, size_t errlen)
+{
+    static const char *const types[] = { "gauge", "counter", "histogram" };
+    const char *type;
+
+    if (store_get_str(o, "name", &r->name) != 0 || !r->name || !*r->name)
+        FAIL("metric without a name");
+    if (store_get_str(o, "type", &type) != 0 || !type)
+        FAIL("metric \"%s\" without a type", r->name);
+    for (size_t i = 0; i < 3; i++)
+        if (strcmp(type, types[i]) == 0)
+            r->type = types[i];
+    if (!r->type)
+        FAIL("metric \"%s\" has unknown type \"%s\"", r->name, type);
+    if (r->type == types[2]) {
+        if (store_rec_buckets(r, json_object_get(o, "buckets"), err, errlen) != 0)
+            return -1;
+        if (store_get_num(o, "sum", true, &r->sum) != 0)
+            FAIL("histogram \"%s\" without a sum", r->name);
+        if (store_get_int(o, "count", &r->count) != 0 || r->count < 0)
+            FAIL("histogram \"%s\" without a count", r->name);
+    } else {
+        if (store_get_num(o, "value", true, &r->value) != 0)
+            FAIL("metric \"%s\" without a value", r->name);
+        r->has_value = true;
+    }
+    if (strlen(r->name) + strlen(r->host) + strlen(r->instance) + r->labels_len >
+        STORE_SERIES_KEY_MAX)
+        FAIL("metric \"%s\": series key longer than %d bytes", r->name,
+             STORE_SERIES_KEY_MAX);
+    return 0;
+}
+
+static int store_rec_log(struct store_rec *r, json_t *o, char *err, size_t errlen)
+{
+    static const char *const levels[] = { "error", "warn", "info", "debug", "trace" };
+    const char *level;
+
+    if (store_get_str(o, "message", &r->message) != 0 || !r->message)
+        FAIL("log record without a message");
+    if (store_get_str(o, "level", &level) != 0 || !level)
+        FAIL("log record without a level");
+    for (size_t i = 0; i < 5; i++)
+        if (strcmp(level, levels[i]) == 0)
+            r->level = levels[i];
+    if (!r->level)
+        FAIL("log record with unknown level \"%s\"", level);
+    if (store_get_str(o, "source", &r->source) != 0)
+        FAIL("log record with a source that is not a string");
+    if (json_object_get(o, "offset")) {
+        if (store_get_int(o, "offset", &r->offset) != 0 || r->offset < 0)
+            FAIL("log record with an offset that is not an integer");
+        r->has_offset = true;
+    }
+    return 0;
+}
+
+static int store_rec_cost(struct store_rec *r, json_t *o, char *err, size_t errlen)
+{
+    const char *c;
+
+    if (store_get_num(o, "amount", false, &r->amount) != 0 || !isfinite(r->amount))
+        FAIL("cost record without a finite amount");
+    if (store_get_str(o, "currency", &c) != 0 || !c || strlen(c) != 3 ||
+        c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' || c[2] < 'A' || c[2] > 'Z')
+        FAIL("cost record needs a 3-letter currency code");
+    r->currency = c;
+    if (store_get_str(o, "resource", &r->resource) != 0 || !r->resource)
+        FAIL("cost record without a resource");
+    if (store_get_int(o, "period_start", &r->period_start) != 0 ||
+        store_get_int(o, "period_end", &r->period_end) != 0)
+        FAIL("cost record without period_start and period_end");
+    return 0;
+}
+
+static int store_rec_event(struct store_rec *r, json_t *o, char *err, size_t errlen)
+{
+    if (store_get_str(o, "name", &r->name) != 0 || !r->name || !*r->name)
+        FAIL("event without a name");
+    if (store_get_str(o, "status", &r->status) != 0 || !r->status)
+        FAIL("event \"%s\" without a status", r->name);
+    if (store_get_str(o, "message", &r->message) != 0)
+        FAIL("event \"%s\" with a message that is not a string", r->name);
+    return 0;
+}
+
+/* The record key from "origin" when the line has one. */
+static int store_rec_origin(struct store_rec *r, json_t *origin, char *err, size_t errlen)
+{
+    const char *agent;
+
+    if (!json_is_object(origin))
+        FAIL("origin is not an object");
+    if (store_get_str(origin, "agent", &agent) != 0 || !agent || strlen(agent) != 36)
+        FAIL("origin.agent is not an agent id");
+    if (store_get_int(origin, "seq", &r->seq) != 0 || r->seq < 0)
+        FAIL("origin.seq is not a sequence number");
+    if (store_get_int(origin, "index", &r->idx) != 0 || r->idx < 0 || r->idx > UINT32_MAX)
+        FAIL("origin.index is not an index");
+    r->agent = agent;
+    r->relayed = true;
+    return 0;
+}
+
+int store_rec_parse(struct store_rec *r, const char *line, size_t len,
+                    const char *agent, int64_t seq, int64_t idx,
+                    char *err, size_t errlen)
+{
+    struct store_buf lbuf = r->lbuf, bbuf = r->bbuf;
+    json_error_t jerr;
+    const char *kind;
+    json_t *o, *origin;
+
+    json_decref(r->root);
+    memset(r, 0, sizeof *r);
+    r->lbuf = lbuf;
+    r->bbuf = bbuf;
+    r->agent = agent;
+    r->seq = seq;
+    r->idx = idx;
+
+    o = r->root = json_loadb(line, len, 0, &jerr);
+    if (!o)
+        FAIL("not JSON: %s at column %d", jerr.text, jerr.column);
+    if (!json_is_object(o))
+        FAIL("not a JSON object");
+    if (store_get_str(o, "kind", &kind) != 0 || !kind)
+        FAIL("no kind");
+    for (int k = PIPIT_METRIC; k <= PIPIT_RECORD_KIND_MAX; k++)
+        if (strcmp(kind, store_kind_names[k]) == 0)
+            r->kind = k;
+    if (!r->kind)
+        FAIL("unknown kind \"%.32s\"", kind);
+    if (store_get_int(o, "time", &r->time) != 0)
+        FAIL("no integer time");
+    if (store_get_str(o, "host", &r->host) != 0 || !r->host)
+        FAIL("no host");
+    if (store_get_str(o, "instance", &r->instance) != 0 || !r->instance)
+        FAIL("no instance");
+    if ((origin = json_object_get(o, "origin")) != NULL &&
+        store_rec_origin(r, origin, err, errlen) != 0)
+        return -1;
+    if (store_rec_labels(r, json_object_get(o, "labels"), err, errlen) != 0)
+        return -1;
+    switch (r->kind) {
+    case PIPIT_METRIC: return store_rec_metric(r, o, err, errlen);
+    case PIPIT_LOG: return store_rec_log(r, o, err, errlen);
+    case PIPIT_COST: return store_rec_cost(r, o, err, errlen);
+    default: return store_rec_event(r, o, err, errlen);
+    }
+}
+
+void store_rec_free(struct store_rec *r)
+{
+    json_decref(r->root);
+    store_buf_free(&r->lbuf);
+    store_buf_free(&r->bbuf);
+    memset(r, 0, sizeof *r);
+}
+
+bool store_next_line(const char *payload, size_t size, size_t *pos,
+                     const char **line, size_t *len)
+{
+    if (!payload || *pos >= size)
+        return false;
+    const char *start = payload + *pos;
+    const char *nl = memchr(start, '\n', size - *pos);
+    size_t n = nl ? (size_t)(nl - start) : size - *pos;
+
+    *line = start;
+    *len = n;
+    *pos += n + (nl != NULL);
+    return true;
+}
