@@ -1071,17 +1071,22 @@ int spool_append(struct spool *s, int kind, uint64_t seq, uint32_t count,
     iov[1].iov_base = (void *)data;
     iov[1].iov_len = len;
     off = g->size;
-    if (pwrite_all(g->fd, iov, len ? 2 : 1, off) != 0 || (s->fsync && fdatasync(g->fd) != 0)) {
+    bool wrote = pwrite_all(g->fd, iov, len ? 2 : 1, off) == 0;
+    bool synced = wrote && (!s->fsync || fdatasync(g->fd) == 0);
+    if (!synced) {
         char name[SEG_NAME_LEN + 1];
         int e = errno;
         bool undone = ftruncate(g->fd, (off_t)off) == 0;
         seg_name(name, g->first);
         if (undone && s->fsync)
             (void)fdatasync(g->fd);
-        log_error("spool", "cannot append %" PRIu64 " bytes to %s/%s at offset %" PRIu64
-                  ": %s%s", need, s->dir, name, off, strerror(e),
-                  undone ? "" : "; the segment is closed");
-        if (!undone) {
+        /* After a failed sync the state of the file's pages is not known
+         * (Linux may have dropped them): no more appends to it. */
+        bool seal = !undone || wrote;
+        log_error("spool", "cannot %s %" PRIu64 " bytes to %s/%s at offset %" PRIu64
+                  ": %s%s", wrote ? "sync" : "append", need, s->dir, name, off,
+                  strerror(e), seal ? "; the segment is closed to appends" : "");
+        if (seal) {
             struct stat sb;
             if (fstat(g->fd, &sb) == 0 && (uint64_t)sb.st_size > off) {
                 s->st.bytes += (uint64_t)sb.st_size - off;

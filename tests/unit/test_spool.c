@@ -10,8 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -695,6 +701,53 @@ static void test_release_state(void)
     rm_tree(dir);
 }
 
+/* Found by fuzz_spool: garbage and a damaged copy of an entry between good
+ * entries with consecutive ids lose no entry, but their bytes are counted. */
+static void test_regression_dup_id(void)
+{
+    const char *dir = at("dupid");
+    uint64_t ids[3];
+    size_t len;
+    struct spool *s = sp_open(dir, 1 << 20, 1 << 20, SPOOL_BLOCK, false);
+
+    if (!s)
+        return;
+    for (int i = 0; i < 3; i++)
+        put(s, 30 + (size_t)i * 10, (uint64_t)i, 1, &ids[i]);
+    spool_close(s);
+    unlink(at("dupid/released"));
+
+    /* e1, 63 bytes of garbage, e2, e3 with a damaged byte, 51 of garbage, e3 */
+    FILE *f = fopen(seg_path(dir, 1), "rb");
+    unsigned char in[512], out[1024];
+    len = f ? fread(in, 1, sizeof in, f) : 0;
+    if (f)
+        fclose(f);
+    size_t e1 = HDR + 30, e2 = HDR + 40, e3 = HDR + 50, n = 0;
+    memcpy(out + n, in, e1), n += e1;
+    for (int i = 0; i < 63; i++)
+        out[n++] = (unsigned char)(i * 37 + 1);
+    memcpy(out + n, in + e1, e2 + e3), n += e2 + e3;
+    out[n - 5] ^= 1;
+    for (int i = 0; i < 51; i++)
+        out[n++] = (unsigned char)(i * 91 + 3);
+    memcpy(out + n, in + e1 + e2, e3), n += e3;
+    f = fopen(seg_path(dir, 1), "wb");
+    if (f) {
+        fwrite(out, 1, n, f);
+        fclose(f);
+    }
+    s = sp_open(dir, 1 << 20, 1 << 20, SPOOL_BLOCK, false);
+    uint64_t got[4];
+    ok(len == e1 + e2 + e3 && s && list_ids(s, got, 4) == 3 && entry_is(s, 1, 30, 0) &&
+       entry_is(s, 2, 40, 1) && entry_is(s, 3, 50, 2), "all three ids come back intact");
+    ok(s && spool_stats(s)->corrupt_entries == 0 && spool_stats(s)->corrupt_bytes == 63 + e3 + 51,
+       "no entry is lost; the skipped bytes are counted");
+    spool_close(s);
+    rm_tree(dir);
+    log_taken();
+}
+
 /* A write that fails half-way (RLIMIT_FSIZE: EFBIG) leaves nothing behind. */
 static void test_failed_write(void)
 {
@@ -729,6 +782,75 @@ static void test_failed_write(void)
     ok(strstr(log_taken(), "cannot append") != NULL, "the failed write is logged");
     spool_close(s);
     rm_tree(dir);
+}
+
+#if defined(__x86_64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/* Make every fdatasync of this process fail with EIO; false if not possible. */
+static bool fail_fdatasync(void)
+{
+#ifdef TEST_AUDIT_ARCH
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fdatasync, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EIO & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { (unsigned short)(sizeof f / sizeof f[0]), f };
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+           prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+#else
+    return false;
+#endif
+}
+
+/* A failed fdatasync: EIO, the entry cut off, the segment closed to appends. */
+static void test_failed_sync(void)
+{
+    const char *dir = at("syncfail");
+    uint64_t ids[3];
+    int status;
+    pid_t pid;
+
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        struct spool *s = sp_open(dir, 1 << 20, 1 << 20, SPOOL_BLOCK, true);
+        struct stat sb;
+        if (!s || put(s, 100, 0, 1, &ids[0]) != PIPIT_OK || put(s, 100, 1, 1, &ids[1]) != PIPIT_OK)
+            _exit(1);
+        if (!fail_fdatasync())
+            _exit(77);
+        if (put(s, 100, 2, 1, &ids[2]) != PIPIT_OK &&             /* EIO, sealed */
+            stat(seg_path(dir, 1), &sb) == 0 && sb.st_size == 2 * (HDR + 100) &&
+            put(s, 100, 2, 1, &ids[2]) != PIPIT_OK &&             /* a new segment */
+            exists(seg_path(dir, 3)) && stat(seg_path(dir, 3), &sb) == 0 && sb.st_size == 0)
+            _exit(0);
+        _exit(2);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
+        ok(0, "the child with failing fdatasync ran");
+        skip(1, "no child");
+        return;
+    }
+    if (WEXITSTATUS(status) == 77) {
+        skip(2, "cannot install a seccomp filter");
+        return;
+    }
+    ok(WEXITSTATUS(status) == 0, "a failed fdatasync: EIO, the entry cut off, the next "
+       "append in a new segment");
+    struct spool *s = sp_open(dir, 1 << 20, 1 << 20, SPOOL_BLOCK, true);
+    ok(s && spool_stats(s)->entries == 2 && spool_stats(s)->corrupt_entries == 0 &&
+       entry_is(s, 1, 100, 0) && entry_is(s, 2, 100, 1), "after reopen: the two good entries only");
+    spool_close(s);
+    rm_tree(dir);
+    log_taken();
 }
 
 /* A real full disk: a 256 KiB tmpfs. */
@@ -809,7 +931,9 @@ int main(void)
     test_damage_live();
     test_files();
     test_release_state();
+    test_regression_dup_id();
     test_failed_write();
+    test_failed_sync();
     test_disk_full();
 
     rm_tree(tmp);
