@@ -199,7 +199,7 @@ struct sqlite_ctx {
 static const struct pipit_option sqlite_options[] = {
     PIPIT_OPT_STRING_REQ("path", struct sqlite_ctx, path,
                          "Database file (created with the tables if missing)"),
-    PIPIT_OPT_DURATION("retention", "0", 0, 3e12, struct sqlite_ctx, retention_ms,
+    PIPIT_OPT_DURATION("retention", "0", 0, 3153600000000.0, struct sqlite_ctx, retention_ms,
                        "Delete records older than this (by record time); 0 keeps them"),
     PIPIT_OPT_DURATION("busy_timeout", "1s", 0, 60000, struct sqlite_ctx, busy_timeout_ms,
                        "How long a flush waits for another writer before retrying later"),
@@ -209,7 +209,7 @@ static const struct pipit_option sqlite_options[] = {
     PIPIT_OPT_INT("wal_autocheckpoint", "1000", 0, 1e9, struct sqlite_ctx,
                   wal_autocheckpoint,
                   "Checkpoint the WAL when it reaches this many pages (0: never)"),
-    PIPIT_OPT_SIZE("cache_size", "16MiB", 1 << 20, 1e12, struct sqlite_ctx, cache_size,
+    PIPIT_OPT_SIZE("cache_size", "16MiB", 1 << 20, 1099511627776.0, struct sqlite_ctx, cache_size,
                    "Page cache of the connection"),
     PIPIT_OPT_END
 };
