@@ -1,0 +1,75 @@
+# tests/kafka/broker.sh: start, command and stop mock_broker from shell tests (source after tests/e2e/daemon.sh).
+
+MOCK_BROKER="$top_builddir/tests/kafka/mock_broker"
+MB_PID=
+
+# need_kcat: skip the whole test when kcat (the consumer of the tests) is missing.
+need_kcat() {
+    command -v kcat >/dev/null 2>&1 && return 0
+    echo "1..0 # SKIP kcat is not installed (contrib/install-deps.sh --test)"
+    exit 0
+}
+
+# start_broker [ARGS...]: run mock_broker with commands through fd 8;
+# sets BOOTSTRAP and MB_PID. Returns 1 when no bootstrap line came.
+start_broker() {
+    mkfifo "$T/mb.in" || return 1
+    "$MOCK_BROKER" "$@" <"$T/mb.in" >"$T/mb.out" 2>"$T/mb.err" &
+    MB_PID=$!
+    exec 8>"$T/mb.in"
+    local i=0
+    while [ ! -s "$T/mb.out" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    BOOTSTRAP=$(head -n 1 "$T/mb.out")
+    [ -n "$BOOTSTRAP" ]
+}
+
+# broker_cmd COMMAND...: send one command and wait for its answer (5 s);
+# returns 0 when it answered ok.
+broker_cmd() {
+    local before i=0
+    before=$(lines "$T/mb.out")
+    echo "$*" >&8
+    while [ "$(lines "$T/mb.out")" -le "$before" ] && [ $i -lt 50 ]; do
+        sleep 0.1; i=$((i + 1))
+    done
+    [ "$(tail -n 1 "$T/mb.out")" = ok ]
+}
+
+# stop_broker: quit and wait for it.
+stop_broker() {
+    [ -n "$MB_PID" ] || return 0
+    echo quit >&8 2>/dev/null
+    exec 8>&-
+    wait "$MB_PID"
+    MB_PID=
+}
+
+# consume TOPIC FORMAT: every message of TOPIC from the beginning, through
+# kcat's -f FORMAT, then exit.
+consume() {
+    kcat -C -q -b "$BOOTSTRAP" -t "$1" -o beginning -e -f "$2" 2>>"$T/kcat.err"
+}
+
+# count_messages TOPIC: number of messages in TOPIC.
+count_messages() { consume "$1" '%o\n' | wc -l; }
+
+# log_value KEY LINE-PATTERN: the number after KEY= on the log line matching
+# LINE-PATTERN (e.g. log_value batches "output totals").
+log_value() {
+    sed -n "/$2/s/.*[ \"]$1=\([0-9]*\).*/\1/p" "$T/pipitd.log" | tail -n 1
+}
+
+# agent_id: the agent id pipitd logged at start.
+agent_id() { sed -n 's/.*agent id \([0-9a-f-]\{36\}\).*/\1/p' "$T/pipitd.log" | head -n 1; }
+
+cleanup_kafka() {
+    [ -n "$MB_PID" ] && kill -TERM "$MB_PID" 2>/dev/null
+    cleanup_pipitd
+}
+
+# setup_kafka: setup_e2e, kcat present, and a cleanup that stops the broker.
+setup_kafka() {
+    need_kcat
+    setup_e2e
+    trap cleanup_kafka EXIT
+}
