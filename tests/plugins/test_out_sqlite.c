@@ -620,6 +620,12 @@ static void test_version(void)
               "INSERT INTO schema_version VALUES (99)");
     is_int(store_open(&h, "newer", NULL), PIPIT_ECONFIG, "a newer schema version is refused");
     ok(strstr(log_taken(), "version 99, newer than the 1") != NULL, "with a clear error");
+    if (T.pg)
+        skip(1, "synchronous is an option of out_sqlite");
+    else
+        is_int(store_open(&h, "sync", "synchronous=sometimes", NULL), PIPIT_ECONFIG,
+               "synchronous is full or normal");
+    log_taken();
 }
 
 /* A busy database (SQLite) or a lost connection (PostgreSQL) asks for the
@@ -772,10 +778,32 @@ static void run_bench(const char *sync)
 static void usage(void)
 {
     fprintf(stderr, "usage: test_out_sqlite [--conninfo CONNINFO] [--bench]\n"
+                    "       test_out_sqlite --query FILE SQL\n"
                     "  without --conninfo: out_sqlite on files in a temporary directory;\n"
                     "  with it: out_postgres on that server, in schemas of its own.\n"
-                    "  --bench: print records/s instead of testing.\n");
+                    "  --bench: print records/s instead of testing.\n"
+                    "  --query: print the first column of SQL's first row in the SQLite\n"
+                    "  database FILE (for the shell tests; no sqlite3 program needed).\n");
     exit(2);
+}
+
+/* --query FILE SQL: the answer on stdout; exit 1 on an error. */
+static int query_file(const char *file, const char *sql)
+{
+    char out[8192];
+    bool good;
+
+    if (sqlite3_open_v2(file, &T.lite, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        fprintf(stderr, "cannot open %s: %s\n", file, sqlite3_errmsg(T.lite));
+        sqlite3_close(T.lite);
+        return 1;
+    }
+    sqlite3_busy_timeout(T.lite, 5000);
+    good = checker_query(sql, out, sizeof out);
+    sqlite3_close(T.lite);
+    if (good)
+        printf("%s\n", out);
+    return good ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -783,6 +811,8 @@ int main(int argc, char **argv)
     bool do_bench = false;
     const char *tmp = getenv("TMPDIR");
 
+    if (argc == 4 && strcmp(argv[1], "--query") == 0)
+        return query_file(argv[2], argv[3]);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--conninfo") == 0 && i + 1 < argc)
             T.conninfo = argv[++i];
