@@ -57,7 +57,8 @@ struct wire_encode_opts {
 /*
  * Append one message to out: header, compressed payload, HMAC trailer when
  * opts->key is set. agent_id is the UUID text (36 chars). Returns PIPIT_OK,
- * PIPIT_EINVAL (bad arguments, payload over 4 GiB), PIPIT_ENOTSUP (codec not
+ * PIPIT_EINVAL (bad arguments; a payload over 4 GiB, not ending in '\n' or
+ * whose line count is not count; an empty key), PIPIT_ENOTSUP (codec not
  * built) or PIPIT_ENOMEM; out is unchanged on error.
  */
 int wire_encode(struct buf *out, const struct wire_encode_opts *opts, int kind,
