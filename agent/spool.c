@@ -1238,6 +1238,8 @@ size_t spool_take_dropped(struct spool *s, uint64_t *ids, size_t max)
     if (!s || !ids)
         return 0;
     n = s->ndropped < max ? s->ndropped : max;
+    if (n == 0)
+        return 0;                       /* s->dropped may still be NULL */
     memcpy(ids, s->dropped, n * sizeof *ids);
     memmove(s->dropped, s->dropped + n, (s->ndropped - n) * sizeof *ids);
     s->ndropped -= n;
