@@ -73,7 +73,7 @@ static const struct pipit_option kafka_options[] = {
     PIPIT_OPT_STRING("compression", "none", struct kafka_ctx, compression,
                      "Kafka compression: none, gzip, snappy, lz4 or zstd (batches "
                      "are already compressed by the wire format)"),
-    PIPIT_OPT_DURATION("message_timeout", "2m", 1000, 2147483647, struct kafka_ctx,
+    PIPIT_OPT_DURATION("message_timeout", "2m", 1000, 86400000, struct kafka_ctx,
                        message_timeout_ms,
                        "How long librdkafka tries to deliver a batch before handing "
                        "it back to the host to retry"),
