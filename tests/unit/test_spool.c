@@ -32,6 +32,7 @@
 
 static char tmp[4096];                  /* private temporary directory */
 static FILE *log_file;                  /* the log, for checking what was said */
+static struct spool *volatile crashed;  /* a child's spool, left open on purpose */
 
 static const char *at(const char *rel)
 {
@@ -371,7 +372,7 @@ static void test_crash(void)
     pid = fork();
     if (pid == 0) {
         /* 440-byte entries, 2048-byte segments: 4 entries a segment. */
-        struct spool *s = sp_open(dir, 1 << 20, 2048, SPOOL_BLOCK, true);
+        struct spool *s = crashed = sp_open(dir, 1 << 20, 2048, SPOOL_BLOCK, true);
         if (!s)
             _exit(1);
         for (int i = 0; i < 12; i++)
@@ -410,7 +411,7 @@ static void test_crash(void)
     fflush(stdout);
     pid = fork();
     if (pid == 0) {
-        struct spool *c = sp_open(dir, 1 << 20, 1 << 20, SPOOL_BLOCK, true);
+        struct spool *c = crashed = sp_open(dir, 1 << 20, 1 << 20, SPOOL_BLOCK, true);
         for (int i = 0; i < 5; i++)
             if (!c || put(c, 100, (uint64_t)i, 1, &id) != PIPIT_OK)
                 _exit(1);
@@ -821,7 +822,7 @@ static void test_failed_sync(void)
     fflush(stdout);
     pid = fork();
     if (pid == 0) {
-        struct spool *s = sp_open(dir, 1 << 20, 1 << 20, SPOOL_BLOCK, true);
+        struct spool *s = crashed = sp_open(dir, 1 << 20, 1 << 20, SPOOL_BLOCK, true);
         struct stat sb;
         if (!s || put(s, 100, 0, 1, &ids[0]) != PIPIT_OK || put(s, 100, 1, 1, &ids[1]) != PIPIT_OK)
             _exit(1);

@@ -20,8 +20,8 @@
 #include "../tap.h"
 
 #define HDR 40                          /* entry header size (docs/spool.md) */
-#define NENT 48                         /* entries in the template spool */
-#define SEGMENT 2048                    /* its segment_bytes: about 5 segments */
+#define MAXENT 512                      /* entries in a template spool, at most */
+#define MAXLEN 3000                     /* bytes of data in an entry, at most */
 #define MAXFILES 32
 #define SEED 0x5eed5eed5eed5eedull      /* fixed: every run damages the same way */
 
@@ -44,7 +44,10 @@ struct tent {
 
 static struct tfile files[MAXFILES];
 static int nfiles;
-static struct tent ents[NENT];
+static struct tent ents[MAXENT];
+static int nent = 48;                   /* entries in the template */
+static uint64_t segment = 2048;         /* its segment_bytes: about 5 segments */
+static bool big;                        /* entries of 500..3000 bytes, not 20..300 */
 static uint64_t max_id;
 static uint64_t rng = SEED;
 static FILE *devnull;
@@ -72,7 +75,10 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 }
 
 /* What entry id holds: the data length and bytes, kind, seq and count. */
-static size_t ent_len(uint64_t id) { return 20 + (size_t)((id * 7919) % 280); }
+static size_t ent_len(uint64_t id)
+{
+    return big ? 500 + (size_t)((id * 7919) % 2500) : 20 + (size_t)((id * 7919) % 280);
+}
 static int ent_kind(uint64_t id) { return (int)(id % 5); }
 static uint64_t ent_seq(uint64_t id) { return id * 3; }
 static uint32_t ent_count(uint64_t id) { return (uint32_t)(id % 17); }
@@ -92,7 +98,7 @@ static void ent_fill(unsigned char *p, uint64_t id)
 
 static struct spool *sp_open(const char *dir)
 {
-    struct spool_config c = { .dir = dir, .max_bytes = 1 << 20, .segment_bytes = SEGMENT,
+    struct spool_config c = { .dir = dir, .max_bytes = 1 << 20, .segment_bytes = segment,
                               .policy = SPOOL_BLOCK, .fsync = false };
     char err[512];
     struct spool *s = spool_open(&c, err, sizeof err);
@@ -130,8 +136,11 @@ static bool spit(const char *dir, const char *name, const unsigned char *p, size
 {
     char path[8192];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
-    bool good = fd >= 0 && (len == 0 || write(fd, p, len) == (ssize_t)len);
+    /* In place, not O_TRUNC: freeing and reallocating blocks is slow on
+     * some file systems, and most cases change a few bytes. */
+    int fd = open(path, O_CREAT | O_WRONLY, 0600);
+    bool good = fd >= 0 && (len == 0 || write(fd, p, len) == (ssize_t)len) &&
+                ftruncate(fd, (off_t)len) == 0;
     if (fd >= 0)
         close(fd);
     return good;
@@ -146,20 +155,20 @@ static uint64_t get64(const unsigned char *p)
 }
 
 /*
- * Write the template spool (NENT entries, some released, closed cleanly),
+ * Write the template spool (nent entries, some released, closed cleanly),
  * load its files and walk its segments to learn where each entry lies.
  */
 static bool build_template(void)
 {
     struct spool *s = sp_open(tdir);
-    unsigned char data[400];
+    unsigned char data[MAXLEN];
     uint64_t id;
     DIR *d;
     struct dirent *de;
 
     if (!s)
         return false;
-    for (int i = 0; i < NENT; i++) {
+    for (int i = 0; i < nent; i++) {
         uint64_t want = (uint64_t)i + 1;
         ent_fill(data, want);
         if (spool_append(s, ent_kind(want), ent_seq(want), ent_count(want), data,
@@ -167,7 +176,7 @@ static bool build_template(void)
             return false;
         max_id = id;
     }
-    for (uint64_t i = 1; i <= NENT; i++)
+    for (uint64_t i = 1; i <= (uint64_t)nent; i++)
         if (ent_released(i))
             spool_release(s, i);
     spool_close(s);
@@ -197,7 +206,7 @@ static bool build_template(void)
         uint64_t pos = 0;
         if (!files[fi].seg)
             continue;
-        while (pos + HDR <= files[fi].len && n < NENT) {
+        while (pos + HDR <= files[fi].len && n < nent) {
             const unsigned char *h = files[fi].data + pos;
             ents[n].id = get64(h + 32);
             ents[n].file = fi;
@@ -212,7 +221,7 @@ static bool build_template(void)
         if (pos != files[fi].len)
             return false;
     }
-    return n == NENT;
+    return n == nent;
 }
 
 static uint64_t dir_bytes(const char *dir)
@@ -249,9 +258,11 @@ static bool exists_in(const char *dir, const char *name)
  * written again: its damaged file, the release state (rewritten by every
  * close), files open deleted, and files an append added.
  */
+static int restore_last = -1;           /* the file the last case damaged */
+
 static bool restore(int fi, const unsigned char *data, size_t len)
 {
-    static int last = -1;
+    int last = restore_last;
     DIR *d;
     struct dirent *de;
     bool good = true;
@@ -281,7 +292,7 @@ static bool restore(int fi, const unsigned char *data, size_t len)
             good = good && spit(wdir, files[j].name, files[j].data, files[j].len);
         }
     }
-    last = fi;
+    restore_last = fi;
     return good;
 }
 
@@ -295,12 +306,12 @@ static bool restore(int fi, const unsigned char *data, size_t len)
  */
 static bool run_case(int fi, const unsigned char *data, size_t len, char *why, size_t whylen)
 {
-    bool touched[NENT], present[NENT];
+    bool touched[MAXENT], present[MAXENT];
     bool rel_intact = true, any = false;
     uint64_t want_corrupt = 0, want_bytes = 0, end = 0, prev = 0, npresent = 0;
     struct spool_entry e;
     struct buf b = BUF_INIT;
-    unsigned char expect[400];
+    unsigned char expect[MAXLEN];
     bool good = false;
     struct spool *s = NULL;
 
@@ -314,7 +325,7 @@ static bool run_case(int fi, const unsigned char *data, size_t len, char *why, s
         prev = strtoull(files[fi].name, NULL, 16) - 1;  /* ids start at the name */
 
     /* Which entries changed, and what the damaged segment should count. */
-    for (int i = 0; i < NENT; i++) {
+    for (int i = 0; i < nent; i++) {
         const struct tent *t = &ents[i];
         touched[i] = false;
         if (t->file == fi && data)
@@ -357,11 +368,11 @@ static bool run_case(int fi, const unsigned char *data, size_t len, char *why, s
             snprintf(why, whylen, "spool_next: %d", r);
             goto out;
         }
-        while (i < NENT && !present[i])
+        while (i < nent && !present[i])
             i++;
-        if (i == NENT || e.id != ents[i].id) {
+        if (i == nent || e.id != ents[i].id) {
             snprintf(why, whylen, "entry %" PRIu64 " returned, %" PRIu64 " expected", e.id,
-                     i < NENT ? ents[i].id : 0);
+                     i < nent ? ents[i].id : 0);
             goto out;
         }
         ent_fill(expect, e.id);
@@ -373,9 +384,9 @@ static bool run_case(int fi, const unsigned char *data, size_t len, char *why, s
         after = e.id;
         i++;
     }
-    while (i < NENT && !present[i])
+    while (i < nent && !present[i])
         i++;
-    if (i < NENT) {
+    if (i < nent) {
         snprintf(why, whylen, "entry %" PRIu64 " missing", ents[i].id);
         goto out;
     }
@@ -586,6 +597,54 @@ static void test_release_state(void)
     report(&f);
 }
 
+/* Damage in a segment larger than the scan's 256 KiB read window, most of
+ * it near the window's first boundary. */
+static void test_big_segment(void)
+{
+    struct family f = { "damage in a 700 KiB segment, around the scan window's end", 0, 0 };
+    char why[256], what[128];
+
+    for (int i = 0; i < nfiles; i++)
+        free(files[i].data);
+    nfiles = 0;
+    nftw(tdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    nftw(wdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    restore_last = -1;
+    big = true;
+    nent = 400;
+    segment = 1 << 20;
+    if (!build_template() || !files[0].seg || files[0].len < 600000) {
+        ok(0, "a template spool of one segment of 400 entries");
+        return;
+    }
+    for (int c = 0; c < 80; c++) {
+        size_t len = files[0].len, off, n;
+        unsigned char *p = malloc(len);
+        memcpy(p, files[0].data, len);
+        off = c < 60 ? 262144 - 100 + (size_t)below(200) : (size_t)below(len);
+        switch (c % 4) {
+        case 0:
+        case 1:
+            p[off] ^= (unsigned char)(1u << below(8));
+            snprintf(what, sizeof what, "bit flip at %zu", off);
+            break;
+        case 2:
+            n = 1 + (size_t)below(5000);
+            if (n > len - off)
+                n = len - off;
+            memset(p + off, 0, n);
+            snprintf(what, sizeof what, "%zu bytes zeroed at %zu", n, off);
+            break;
+        default:
+            len = off;
+            snprintf(what, sizeof what, "cut at %zu", off);
+        }
+        record(&f, run_case(0, p, len, why, sizeof why), what, why);
+        free(p);
+    }
+    report(&f);
+}
+
 int main(void)
 {
     const char *t = getenv("TMPDIR");
@@ -603,7 +662,7 @@ int main(void)
     clock_gettime(CLOCK_MONOTONIC, &t0);
 
     bool built = build_template();
-    ok(built, "a template spool of %d entries in %d files", NENT, nfiles);
+    ok(built, "a template spool of %d entries in %d files", nent, nfiles);
     if (built) {
         char why[256] = "";
         ok(run_case(0, files[0].data, files[0].len, why, sizeof why),
@@ -616,6 +675,7 @@ int main(void)
         test_garbage();
         test_replaced();
         test_release_state();
+        test_big_segment();
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     diag("%.2f s", (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
