@@ -226,6 +226,14 @@ static void kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opa
     if (!m)
         return;
     kafka_unlink(ctx, m);
+    if (m->reported) {                  /* handed back after a fatal error */
+        if (status == PIPIT_OK)
+            api->log(ctx->ins, PIPIT_LOG_DEBUG, "batch seq %llu was written after it "
+                     "was handed back for retry; the aggregator drops the second copy",
+                     (unsigned long long)m->seq);
+        free(m);
+        return;
+    }
     if (status == PIPIT_OK) {
         ctx->delivered++;
         if (ctx->retry_streak && !ctx->closing)
@@ -236,7 +244,7 @@ static void kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opa
         ctx->restart_ms = KAFKA_RESTART_MIN_MS;
     } else if (status == PIPIT_RETRY) {
         ctx->retried++;
-        if (ctx->retry_streak++ == 0 && !ctx->closing && !m->reported)
+        if (ctx->retry_streak++ == 0 && !ctx->closing)
             api->log(ctx->ins, PIPIT_LOG_WARN, "batch seq %llu to %s not delivered: "
                      "%s (%s); the host retries it, and every batch until "
                      "delivery resumes", (unsigned long long)m->seq,
@@ -249,7 +257,7 @@ static void kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opa
                  (unsigned long long)m->seq, m->len, rd_kafka_topic_name(rkm->rkt),
                  rd_kafka_err2str(rkm->err));
     }
-    if (!m->reported && !ctx->closing)
+    if (!ctx->closing)
         api->flush_done(ctx->ins, m->id, status);
     free(m);
 }
