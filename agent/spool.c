@@ -1075,7 +1075,7 @@ int spool_append(struct spool *s, int kind, uint64_t seq, uint32_t count,
     bool synced = wrote && (!s->fsync || fdatasync(g->fd) == 0);
     if (!synced) {
         char name[SEG_NAME_LEN + 1];
-        int e = errno;
+        int err = errno;
         bool undone = ftruncate(g->fd, (off_t)off) == 0;
         seg_name(name, g->first);
         if (undone && s->fsync)
@@ -1085,7 +1085,7 @@ int spool_append(struct spool *s, int kind, uint64_t seq, uint32_t count,
         bool seal = !undone || wrote;
         log_error("spool", "cannot %s %" PRIu64 " bytes to %s/%s at offset %" PRIu64
                   ": %s%s", wrote ? "sync" : "append", need, s->dir, name, off,
-                  strerror(e), seal ? "; the segment is closed to appends" : "");
+                  strerror(err), seal ? "; the segment is closed to appends" : "");
         if (seal) {
             struct stat sb;
             if (fstat(g->fd, &sb) == 0 && (uint64_t)sb.st_size > off) {
@@ -1182,6 +1182,13 @@ static int read_entry(struct spool *s, struct seg *g, const struct sp_entry *e,
     return PIPIT_OK;
 }
 
+/*
+ * Find the first unreleased entry above after: the segment by binary search
+ * on the names, then the entry, skipping the released ones (those below the
+ * segment's lo mark at once). With data, read it back and check it; an entry
+ * found damaged is dropped for good and reported as PIPIT_EIO, out still
+ * describing it.
+ */
 int spool_next(struct spool *s, uint64_t after, struct spool_entry *out, struct buf *data)
 {
     const char *why = NULL;

@@ -66,7 +66,8 @@ int spool_append(struct spool *s, int kind, uint64_t seq, uint32_t count,
                  const void *data, size_t len, uint64_t *id);
 
 /* Every output has the entry: forget it. A segment file is deleted when all
- * its entries are released. Returns PIPIT_OK or PIPIT_ENOENT. */
+ * its entries are released (the newest stays until a newer one exists: its
+ * name keeps ids from repeating). Returns PIPIT_OK or PIPIT_ENOENT. */
 int spool_release(struct spool *s, uint64_t id);
 
 /*
