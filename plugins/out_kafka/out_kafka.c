@@ -16,7 +16,7 @@
 #define KAFKA_FINI_FLUSH_MS   3000        /* fini() waits this long for acks */
 #define KAFKA_RESTART_MIN_MS  1000        /* after a fatal error: first backoff */
 #define KAFKA_RESTART_MAX_MS  60000
-#define KAFKA_WIRE_MAGIC      "PPB"       /* docs/wire-format.md: "PPB" + version */
+#define KAFKA_WIRE_MAGIC      "PPB1"      /* docs/wire-format.md, bytes 0-3 */
 #define KAFKA_WIRE_MIN        5           /* magic (4) + format version (1) */
 
 static const struct pipit_api *api;      /* borrowed from the host */
@@ -43,9 +43,10 @@ struct kafka_ctx {
 
     /* state, loop thread only */
     pipit_instance *ins;
-    rd_kafka_t *rk;                     /* NULL while a restart is pending */
+    rd_kafka_t *rk;                     /* NULL only when no producer could start */
     rd_kafka_queue_t *mainq;            /* reference to rk's main queue */
-    int pipe_fd[2];                     /* librdkafka writes [1] when mainq fills */
+    int pipe_fd[2];                     /* librdkafka writes [1] when mainq
+                                           gets its first element */
     bool watching;                      /* pipe_fd[0] under api->watch_fd() */
     bool fatal;                         /* producer unusable; restart scheduled */
     bool closing;                       /* fini() runs: report nothing more */
@@ -595,7 +596,7 @@ static int kafka_flush(pipit_instance *ins, void *data, const struct pipit_batch
     struct kafka_msg *m;
     rd_kafka_resp_err_t err;
 
-    if (!wire || b->wire_len < KAFKA_WIRE_MIN || memcmp(wire, KAFKA_WIRE_MAGIC, 3) != 0 ||
+    if (!wire || b->wire_len < KAFKA_WIRE_MIN || memcmp(wire, KAFKA_WIRE_MAGIC, 4) != 0 ||
         !topic || !b->agent_id) {
         api->log(ins, PIPIT_LOG_ERROR, "batch seq %llu has no wire encoding or no "
                  "known kind; out_kafka sends wire messages only",
