@@ -103,7 +103,21 @@ static void forget_spool_dropped(struct pipeline *pl)
                 note_drop(pl, b->b.count, "spool full (spool.policy drop_oldest)");
                 unlink_batch(pl, b);
                 pl->pending_bytes -= b->resident ? b->mem : 0;
-                batch_free(b);
+                if (b->inflight) {
+                    /* An output may still deliver it: keep its identity so that
+                     * the drop is taken back if it does. */
+                    free(b->payload);
+                    free(b->wire);
+                    b->payload = b->wire = NULL;
+                    b->b.payload = NULL;
+                    b->b.wire = NULL;
+                    b->resident = false;
+                    b->mem = 0;
+                    b->next = pl->ghosts;
+                    pl->ghosts = b;
+                } else {
+                    batch_free(b);
+                }
                 break;
             }
         }
@@ -664,6 +678,39 @@ void pipeline_kick(struct pipeline *pl)
         pl->on_progress(pl->progress_arg);
 }
 
+/*
+ * The outcome of a batch the spool dropped while it was in flight: if the
+ * output delivered it after all, it was not lost, so the drop is taken back.
+ * Returns false when id is not a ghost.
+ */
+static bool settle_ghost(struct pipeline *pl, struct pipeline_output *o, uint64_t id,
+                         int status)
+{
+    uint32_t bit = 1u << o->bit;
+    for (struct batch **pp = &pl->ghosts; *pp; pp = &(*pp)->next) {
+        struct batch *g = *pp;
+        if (g->b.id != id || !(g->inflight & bit))
+            continue;
+        g->inflight &= ~bit;
+        o->inflight--;
+        if (status == PIPIT_OK && g->b.count) {
+            pl->stats.records_spool_dropped -= g->b.count;
+            o->batches++;
+            o->records += g->b.count;
+            log_info("pipeline", "batch %llu (%u records), dropped from the full spool "
+                     "while in flight, was delivered after all",
+                     (unsigned long long)g->b.seq, g->b.count);
+            g->b.count = 0;             /* counted once, whatever other outputs say */
+        }
+        if (!g->inflight) {
+            *pp = g->next;
+            batch_free(g);
+        }
+        return true;
+    }
+    return false;
+}
+
 void pipeline_flush_done(struct pipeline *pl, struct pipit_instance *ins,
                          uint64_t id, int status)
 {
@@ -676,6 +723,8 @@ void pipeline_flush_done(struct pipeline *pl, struct pipit_instance *ins,
     for (b = pl->head; b; b = b->next)
         if (b->b.id == id && (b->inflight & bit))
             break;
+    if (!b && settle_ghost(pl, o, id, status))
+        return;
     if (!b) {
         log_line(PIPIT_LOG_WARN, ins->name, ins->plugin->desc.name, NULL,
                  "flush_done for batch id %llu which is not in flight; ignored",
@@ -734,6 +783,11 @@ void pipeline_abandon(struct pipeline *pl)
     pl->tail = &pl->head;
     pl->queued = 0;
     pl->unspooled = 0;
+    while (pl->ghosts) {
+        struct batch *g = pl->ghosts;
+        pl->ghosts = g->next;
+        batch_free(g);
+    }
     free_marks(pl);                     /* their records were not all delivered */
     pl->stats.records_lost += records;
     if (records)

@@ -72,6 +72,7 @@ struct pipeline {
     struct wire_encode_opts wire;       /* borrowed key */
     size_t max_wire_raw;                /* cap when reading batches back */
     struct spool *spool;                /* borrowed; NULL: memory only */
+    struct batch *ghosts;               /* dropped by the spool while in flight */
     uv_timer_t spool_retry;             /* retries batches the spool refused */
     size_t unspooled;                   /* queued batches not in the spool yet */
     int64_t spool_log_ns;               /* rate limit of spool warnings */

@@ -685,8 +685,12 @@ static void kafka_logger(const rd_kafka_t *rk, int level, const char *fac, const
 static int set_prop(pipit_instance *ins, rd_kafka_conf_t *conf, const char *k, const char *v)
 {
     char err[512];
-    if (rd_kafka_conf_set(conf, k, v, err, sizeof err) != RD_KAFKA_CONF_OK) {
-        api->log(ins, PIPIT_LOG_ERROR, "librdkafka property \"%s\": %s", k, err);
+    rd_kafka_conf_res_t r = rd_kafka_conf_set(conf, k, v, err, sizeof err);
+    if (r != RD_KAFKA_CONF_OK) {
+        /* librdkafka's message quotes the value, which may be a secret */
+        api->log(ins, PIPIT_LOG_ERROR, "librdkafka property \"%s\": %s", k,
+                 r == RD_KAFKA_CONF_UNKNOWN ? "unknown property"
+                                            : "invalid value (not shown)");
         return PIPIT_EINVAL;
     }
     return PIPIT_OK;

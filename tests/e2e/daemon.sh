@@ -6,18 +6,18 @@ start_pipitd() {
     PIPITD_PID=$!
 }
 
-# wait_for SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds.
+# wait_for SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds
+# or SECONDS of wall time have passed.
 wait_for() {
-    local limit=$(( $1 * 10 )); shift
-    local i=0
-    while [ $i -lt $limit ]; do
+    local deadline=$(( $(date +%s) + $1 )); shift
+    while [ "$(date +%s)" -lt "$deadline" ]; do
         if "$@"; then return 0; fi
         if [ -n "$PIPITD_PID" ] && ! kill -0 "$PIPITD_PID" 2>/dev/null; then
             diag "pipitd exited early"; return 1
         fi
-        sleep 0.1; i=$((i + 1))
+        sleep 0.1
     done
-    return 1
+    "$@"
 }
 
 # lines FILE: number of lines in FILE (0 if missing).
