@@ -3,10 +3,12 @@
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/e2e/daemon.sh"
 setup_e2e
-plan 5
+plan 6
 
 "$PIPIT" check -c "$top_srcdir/conf/pipit.yaml" --plugin-dir "$PIPIT_PLUGIN_DIR" >"$T/out" 2>&1
 ok $? "pipit check accepts conf/pipit.yaml" || sed 's/^/#   /' "$T/out"
+"$PIPIT" check -c "$top_srcdir/conf/aggregator.yaml" --plugin-dir "$PIPIT_PLUGIN_DIR" >"$T/out" 2>&1
+ok $? "pipit check accepts conf/aggregator.yaml" || sed 's/^/#   /' "$T/out"
 
 # Same file, with the state directory and interval made test-friendly.
 sed -e "s|^  state_dir: .*|  state_dir: $T/state|" -e "s|^  interval: .*|  interval: 200ms|" \
