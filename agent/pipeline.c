@@ -738,6 +738,12 @@ void pipeline_flush_done(struct pipeline *pl, struct pipit_instance *ins,
         o->batches++;
         o->records += b->b.count;
         o->backoff_ms = BACKOFF_MIN_MS;
+        if (o->waiting) {
+            /* A delivery just made room in the output (its client queue was
+             * full): no need to sit out the rest of the backoff. */
+            uv_timer_stop(&o->retry);
+            o->waiting = false;
+        }
     } else if (status == PIPIT_RETRY || status == PIPIT_PENDING) {
         back_off(o);
     } else {
