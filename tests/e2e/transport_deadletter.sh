@@ -6,7 +6,7 @@
 . "$top_srcdir/tests/kafka/broker.sh"
 . "$top_srcdir/tests/e2e/transport.sh"
 setup_transport
-plan 11
+plan 12
 
 KEY="fleet-key-$$-0123456789abcdef"
 start_broker
@@ -37,12 +37,12 @@ mkdir -p "$T/samples"                               # unsigned, and signed with 
 "$top_builddir/tests/e2e/wire_sample" "$T/samples"
 produced=0
 for f in "$T/truncated.bin" "$T/flipped.bin" "$T/garbage.bin" \
-         "$T/samples/unsigned.bin" "$T/samples/signed.bin"; do
+         "$T/samples/unsigned.bin" "$T/samples/signed.bin" "$T/good.bin"; do
     kcat -P -b "$BOOTSTRAP" -t pipit.metrics -k bad "$f" 2>>"$T/kcat.err" &&
         produced=$((produced + 1))
 done
-[ "$produced" -eq 5 ]
-ok $? "five bad messages produced with kcat" || sed 's/^/#   /' "$T/kcat.err"
+[ "$produced" -eq 6 ]
+ok $? "five bad messages and a second copy of a good one produced with kcat" || sed 's/^/#   /' "$T/kcat.err"
 sleep 1.5
 stop_daemon agent
 ok $DAEMON_STATUS "the agent stopped cleanly"
@@ -65,4 +65,6 @@ stop_daemon aggregator
 ok $DAEMON_STATUS "the aggregator stopped cleanly"
 grep -q "deadletters=5" "$T/aggregator.log"
 ok $? "the aggregator counted five dead letters" || grep totals "$T/aggregator.log" | sed 's/^/#   /'
+grep -q "duplicates=1 " "$T/aggregator.log"
+ok $? "and one duplicate batch, skipped (the store above holds it once)"
 done_testing
