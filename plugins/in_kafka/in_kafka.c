@@ -3,20 +3,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <pipit/plugin.h>
+#include "relay.h"
 #include "wire.h"
 
 static const struct pipit_api *api;     /* borrowed from the host */
 
 #define KAFKA_POLL_BUDGET 64            /* messages per loop turn, for fairness */
 #define KAFKA_STALL_RETRY_MS 200        /* pipeline full: try the message again */
-#define KAFKA_MAX_LABELS 64
 
 /* Sequence numbers seen from one agent: all <= floor, plus a window above. */
 struct kafka_seen {
@@ -340,143 +339,13 @@ static void dlq_delivered(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *o
 
 /* ---- records -------------------------------------------------------------- */
 
-static const char *jstr(json_t *o, const char *k)
+/* Emit a relayed record for the instance arg; a record the host refuses
+ * counts as not parsed. */
+static int kafka_relay_emit(void *arg, const struct pipit_record *rec)
 {
-    return json_string_value(json_object_get(o, k));
-}
-
-static double jnum(json_t *v)
-{
-    if (json_is_number(v))
-        return json_number_value(v);
-    const char *s = json_string_value(v);
-    if (s && strcmp(s, "NaN") == 0)
-        return __builtin_nan("");
-    if (s && strcmp(s, "+Inf") == 0)
-        return __builtin_inf();
-    if (s && strcmp(s, "-Inf") == 0)
-        return -__builtin_inf();
-    return 0;
-}
-
-static int level_of(const char *s)
-{
-    static const char *const names[] = { NULL, "error", "warn", "info", "debug", "trace" };
-    for (int i = 1; i <= 5; i++)
-        if (s && strcmp(s, names[i]) == 0)
-            return i;
-    return PIPIT_LOG_INFO;
-}
-
-static int type_of(const char *s)
-{
-    if (!s)
-        return 0;
-    if (strcmp(s, "gauge") == 0)
-        return PIPIT_GAUGE;
-    if (strcmp(s, "counter") == 0)
-        return PIPIT_COUNTER;
-    if (strcmp(s, "histogram") == 0)
-        return PIPIT_HISTOGRAM;
-    return 0;
-}
-
-/*
- * Re-emit one JSON record line of the batch as the same record, keeping its
- * host, instance and time, with its origin (agent, seq, index): relayed
- * records keep the origin they already carry. Returns the emit status, or
- * PIPIT_EPARSE for a line that is not a record of the batch's kind.
- */
-static int relay_line(pipit_instance *ins, const char *line, size_t len, int kind,
-                      const char *agent, uint64_t seq, uint32_t index)
-{
-    static const char *const kinds[] = { NULL, "metric", "log", "cost", "event" };
-    json_error_t jerr;
-    json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-    struct pipit_label labels[KAFKA_MAX_LABELS];
-    double bounds[256];
-    uint64_t counts[256];
-    int r = PIPIT_EPARSE;
-
-    if (!json_is_object(o))
-        goto out;
-    const char *k = jstr(o, "kind");
-    if (!k || strcmp(k, kinds[kind]) != 0)
-        goto out;
-    struct pipit_record rec = {
-        .struct_size = sizeof rec, .kind = kind,
-        .time_ns = json_integer_value(json_object_get(o, "time")),
-        .host = jstr(o, "host"), .instance = jstr(o, "instance"),
-        .origin_agent = agent, .origin_seq = seq, .origin_index = index,
-    };
-    if (rec.time_ns <= 0 || !rec.host || !*rec.host || !rec.instance || !*rec.instance)
-        goto out;
-    json_t *origin = json_object_get(o, "origin");
-    if (json_is_object(origin)) {
-        rec.origin_agent = jstr(origin, "agent");
-        rec.origin_seq = (uint64_t)json_integer_value(json_object_get(origin, "seq"));
-        rec.origin_index = (uint32_t)json_integer_value(json_object_get(origin, "index"));
-        if (!rec.origin_agent)
-            goto out;
-    }
-    json_t *lab = json_object_get(o, "labels"), *v;
-    const char *key;
-    if (lab && !json_is_object(lab))
-        goto out;
-    json_object_foreach(lab, key, v) {
-        if (rec.nlabels == KAFKA_MAX_LABELS || !json_is_string(v))
-            goto out;
-        labels[rec.nlabels].key = key;
-        labels[rec.nlabels].value = json_string_value(v);
-        rec.nlabels++;
-    }
-    rec.labels = labels;
-    switch (kind) {
-    case PIPIT_METRIC:
-        rec.name = jstr(o, "name");
-        rec.metric_type = type_of(jstr(o, "type"));
-        if (rec.metric_type == PIPIT_HISTOGRAM) {
-            json_t *b = json_object_get(o, "buckets"), *e;
-            size_t i;
-            if (!json_is_array(b) || json_array_size(b) > 256)
-                goto out;
-            json_array_foreach(b, i, e) {
-                bounds[i] = jnum(json_object_get(e, "le"));
-                counts[i] = (uint64_t)json_integer_value(json_object_get(e, "count"));
-            }
-            rec.bucket_bounds = bounds;
-            rec.bucket_counts = counts;
-            rec.nbuckets = json_array_size(b);
-            rec.sum = jnum(json_object_get(o, "sum"));
-            rec.count = (uint64_t)json_integer_value(json_object_get(o, "count"));
-        } else {
-            rec.value = jnum(json_object_get(o, "value"));
-        }
-        break;
-    case PIPIT_LOG:
-        rec.level = level_of(jstr(o, "level"));
-        rec.message = jstr(o, "message");
-        rec.source = jstr(o, "source");
-        rec.offset = (uint64_t)json_integer_value(json_object_get(o, "offset"));
-        break;
-    case PIPIT_COST:
-        rec.amount = jnum(json_object_get(o, "amount"));
-        rec.currency = jstr(o, "currency");
-        rec.resource = jstr(o, "resource");
-        rec.period_start_ns = json_integer_value(json_object_get(o, "period_start"));
-        rec.period_end_ns = json_integer_value(json_object_get(o, "period_end"));
-        break;
-    case PIPIT_EVENT:
-        rec.name = jstr(o, "name");
-        rec.status = jstr(o, "status");
-        rec.message = jstr(o, "message");
-        break;
-    }
-    r = api->emit(ins, &rec);
+    int r = api->emit(arg, rec);
     if (r == PIPIT_EINVAL)
         r = PIPIT_EPARSE;               /* the host logged why */
-out:
-    json_decref(o);
     return r;
 }
 
@@ -577,7 +446,7 @@ static int handle_message(pipit_instance *ins, struct kafka_ctx *ctx,
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
         if (index >= from) {
-            int r = relay_line(ins, p, n, h.kind, agent, h.seq, index);
+            int r = relay_parse(p, n, h.kind, agent, h.seq, index, kafka_relay_emit, ins);
             if (r == PIPIT_EFULL) {
                 ctx->stalled_index = index;
                 return PIPIT_EFULL;

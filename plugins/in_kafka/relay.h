@@ -1,0 +1,27 @@
+/* relay.h: one JSON record line of an agent batch parsed back into a record for relaying. */
+#ifndef PIPIT_IN_KAFKA_RELAY_H
+#define PIPIT_IN_KAFKA_RELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <pipit/plugin.h>
+
+/* Most labels a relayed record may carry (the host's own limit). */
+#define RELAY_MAX_LABELS 64
+
+/* Receives the parsed record; it is valid only during the call. Returns a
+ * PIPIT_* status that relay_parse() hands back. */
+typedef int (*relay_emit_cb)(void *arg, const struct pipit_record *rec);
+
+/*
+ * Parse one JSON record line (len bytes, no newline needed) of a batch of
+ * kind (PIPIT_METRIC .. PIPIT_EVENT) into a record that keeps its host,
+ * instance and time, with its origin: the line's own "origin" when it has
+ * one (a record relayed before), else (agent, seq, index) of the batch.
+ * Calls emit(arg, &rec) once and returns its status, or PIPIT_EPARSE
+ * without calling emit for a line that is not a record of kind.
+ */
+int relay_parse(const char *line, size_t len, int kind, const char *agent, uint64_t seq,
+                uint32_t index, relay_emit_cb emit, void *arg);
+
+#endif
