@@ -1,5 +1,6 @@
 /* relay.c: one JSON record line of an agent batch parsed back into a record for relaying. */
 #include <jansson.h>
+#include <stdbool.h>
 #include <string.h>
 #include "relay.h"
 
@@ -20,6 +21,42 @@ static double jnum(json_t *v)
     if (s && strcmp(s, "-Inf") == 0)
         return -__builtin_inf();
     return 0;
+}
+
+/*
+ * The unsigned integer member k of o into *out: absent or not an integer
+ * reads as 0; a negative integer is refused (false), as it has no unsigned
+ * value and would be written back as a number no JSON reader takes.
+ */
+static bool juint(json_t *o, const char *k, uint64_t *out)
+{
+    json_t *v = json_object_get(o, k);
+    json_int_t i = json_integer_value(v);
+
+    *out = 0;
+    if (i < 0)
+        return false;
+    *out = (uint64_t)i;
+    return true;
+}
+
+/*
+ * The record's own origin, which a relayed record must keep exactly: an
+ * object with the agent id, a sequence number (an integer >= 0) and an
+ * index (an integer of 32 bits). Returns false when it is anything else.
+ */
+static bool origin_of(json_t *origin, struct pipit_record *rec)
+{
+    json_t *seq = json_object_get(origin, "seq"), *index = json_object_get(origin, "index");
+
+    if (!json_is_object(origin) || !json_is_integer(seq) || json_integer_value(seq) < 0 ||
+        !json_is_integer(index) || json_integer_value(index) < 0 ||
+        json_integer_value(index) > UINT32_MAX)
+        return false;
+    rec->origin_agent = jstr(origin, "agent");
+    rec->origin_seq = (uint64_t)json_integer_value(seq);
+    rec->origin_index = (uint32_t)json_integer_value(index);
+    return rec->origin_agent != NULL;
 }
 
 static int level_of(const char *s)
@@ -76,13 +113,8 @@ int relay_parse(const char *line, size_t len, int kind, const char *agent, uint6
     if (rec.time_ns <= 0 || !rec.host || !*rec.host || !rec.instance || !*rec.instance)
         goto out;
     json_t *origin = json_object_get(o, "origin");
-    if (json_is_object(origin)) {
-        rec.origin_agent = jstr(origin, "agent");
-        rec.origin_seq = (uint64_t)json_integer_value(json_object_get(origin, "seq"));
-        rec.origin_index = (uint32_t)json_integer_value(json_object_get(origin, "index"));
-        if (!rec.origin_agent)
-            goto out;
-    }
+    if (origin && !origin_of(origin, &rec))
+        goto out;
     json_t *lab = json_object_get(o, "labels"), *v;
     const char *key;
     if (lab && !json_is_object(lab))
@@ -106,13 +138,15 @@ int relay_parse(const char *line, size_t len, int kind, const char *agent, uint6
                 goto out;
             json_array_foreach(b, i, e) {
                 bounds[i] = jnum(json_object_get(e, "le"));
-                counts[i] = (uint64_t)json_integer_value(json_object_get(e, "count"));
+                if (!juint(e, "count", &counts[i]))
+                    goto out;
             }
             rec.bucket_bounds = bounds;
             rec.bucket_counts = counts;
             rec.nbuckets = json_array_size(b);
             rec.sum = jnum(json_object_get(o, "sum"));
-            rec.count = (uint64_t)json_integer_value(json_object_get(o, "count"));
+            if (!juint(o, "count", &rec.count))
+                goto out;
         } else {
             rec.value = jnum(json_object_get(o, "value"));
         }
@@ -121,7 +155,8 @@ int relay_parse(const char *line, size_t len, int kind, const char *agent, uint6
         rec.level = level_of(jstr(o, "level"));
         rec.message = jstr(o, "message");
         rec.source = jstr(o, "source");
-        rec.offset = (uint64_t)json_integer_value(json_object_get(o, "offset"));
+        if (!juint(o, "offset", &rec.offset))
+            goto out;
         break;
     case PIPIT_COST:
         rec.amount = jnum(json_object_get(o, "amount"));

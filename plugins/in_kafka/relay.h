@@ -19,7 +19,11 @@ typedef int (*relay_emit_cb)(void *arg, const struct pipit_record *rec);
  * instance and time, with its origin: the line's own "origin" when it has
  * one (a record relayed before), else (agent, seq, index) of the batch.
  * Calls emit(arg, &rec) once and returns its status, or PIPIT_EPARSE
- * without calling emit for a line that is not a record of kind.
+ * without calling emit for a line that is not a record of kind: not a JSON
+ * object of that kind; no time > 0, host or instance; an origin that is not
+ * {"agent":string,"seq":integer >= 0,"index":32-bit integer}; labels that
+ * are not an object of at most RELAY_MAX_LABELS strings; more than 256
+ * histogram buckets; a negative count or offset.
  */
 int relay_parse(const char *line, size_t len, int kind, const char *agent, uint64_t seq,
                 uint32_t index, relay_emit_cb emit, void *arg);
