@@ -630,7 +630,19 @@ static int statsd_bind(pipit_instance *ins, struct statsd_ctx *ctx)
     if (bind(fd, res->ai_addr, res->ai_addrlen) < 0)
         goto sys;
     freeaddrinfo(res);
-    api->log(ins, PIPIT_LOG_INFO, "listening on udp %s", l);
+    {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        char h[NI_MAXHOST], s[NI_MAXSERV];
+
+        /* name the port actually bound, which differs when it was 0 */
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+            getnameinfo((struct sockaddr *)&ss, sl, h, sizeof h, s, sizeof s,
+                        NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+            api->log(ins, PIPIT_LOG_INFO, "listening on udp %s%s%s:%s",
+                     ss.ss_family == AF_INET6 ? "[" : "", h,
+                     ss.ss_family == AF_INET6 ? "]" : "", s);
+    }
     return fd;
 bad:
     api->log(ins, PIPIT_LOG_ERROR, "listen \"%s\": want host:port or [ipv6]:port", l);
