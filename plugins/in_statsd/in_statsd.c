@@ -21,6 +21,7 @@
 #define STATSD_MAX_BATCHES  32          /* recvmmsg() calls per wakeup */
 #define STATSD_DGRAM        65536       /* largest UDP payload */
 #define STATSD_MAX_SET      65536       /* members counted per set */
+#define STATSD_TCP_READS    16          /* read() calls per connection wakeup */
 
 static const struct pipit_api *api;     /* borrowed from the host */
 
@@ -44,6 +45,14 @@ struct statsd_series {
     char key[];                         /* name \0 (key \0 value \0)* */
 };
 
+/* One TCP connection: the start of a line that has not ended yet. */
+struct statsd_conn {
+    int fd;
+    bool skipping;                      /* in a line already counted too long */
+    size_t len;                         /* bytes in buf */
+    char buf[STATSD_MAX_LINE + 1];      /* + 1: a trailing '\r' */
+};
+
 struct statsd_ctx {
     /* options */
     const char *listen;                 /* host:port, [v6]:port */
@@ -53,9 +62,15 @@ struct statsd_ctx {
     bool delete_gauges;                 /* drop gauges unseen for an interval */
     int64_t max_series;                 /* series cap */
     int64_t max_samples;                /* timer reservoir size per series */
+    bool tcp;                           /* also listen on TCP */
+    int64_t max_conns;                  /* TCP connections at once */
 
     /* state */
     int fd;                             /* the UDP socket */
+    int tcp_fd;                         /* the TCP listener, or -1 */
+    struct statsd_conn **conns;         /* max_conns slots, NULL when free */
+    size_t nconns;
+    bool refused_logged;                /* a refused connection was logged */
     double pct[STATSD_MAX_PCT];         /* parsed percentiles */
     char pct_name[STATSD_MAX_PCT][24];  /* ".p50", ".p99_9" */
     size_t npct;
@@ -88,6 +103,10 @@ static const struct pipit_option statsd_options[] = {
                   "Most series held at once; lines of new series beyond it are dropped"),
     PIPIT_OPT_INT("max_timer_samples", "10000", 1, 10000000, struct statsd_ctx,
                   max_samples, "Samples kept per timer and interval for percentiles (reservoir)"),
+    PIPIT_OPT_BOOL("tcp", "false", struct statsd_ctx, tcp,
+                   "Also accept newline-delimited lines over TCP on the same address"),
+    PIPIT_OPT_INT("max_connections", "64", 1, 65536, struct statsd_ctx, max_conns,
+                  "Most TCP connections at once; more are closed when accepted"),
     PIPIT_OPT_END
 };
 
@@ -437,6 +456,133 @@ static void statsd_on_read(pipit_instance *ins, void *data, int fd, int events)
     }
 }
 
+/* Close a TCP connection and free its slot. */
+static void statsd_conn_close(pipit_instance *ins, struct statsd_ctx *ctx, size_t i)
+{
+    struct statsd_conn *c = ctx->conns[i];
+
+    api->unwatch_fd(ins, c->fd);
+    close(c->fd);
+    free(c);
+    ctx->conns[i] = NULL;
+    ctx->nconns--;
+}
+
+/*
+ * Feed p[0..n) read from connection c: complete lines are aggregated, the
+ * start of an unfinished line is kept in c->buf. A line longer than
+ * STATSD_MAX_LINE is counted bad once and skipped up to its newline.
+ */
+static void statsd_conn_feed(pipit_instance *ins, struct statsd_ctx *ctx,
+                             struct statsd_conn *c, const char *p, size_t n)
+{
+    const char *end = p + n;
+
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t k = (size_t)((nl ? nl : end) - p);
+
+        if (!c->skipping && c->len + k > sizeof c->buf) {
+            statsd_bad(ins, ctx, "line too long", c->len + k);
+            c->skipping = true;
+            c->len = 0;
+        }
+        if (!c->skipping) {
+            if (!nl || c->len) {
+                memcpy(c->buf + c->len, p, k);
+                c->len += k;
+            }
+            if (nl) {
+                if (c->len)
+                    statsd_line(ins, ctx, c->buf, c->len);
+                else
+                    statsd_line(ins, ctx, p, k);
+                c->len = 0;
+            }
+        } else if (nl) {
+            c->skipping = false;
+        }
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+}
+
+/* Readable TCP connection: read what is there (bounded per wakeup); at
+ * end of stream the last unterminated line counts, then it is closed. */
+static void statsd_on_conn(pipit_instance *ins, void *data, int fd, int events)
+{
+    struct statsd_ctx *ctx = data;
+    struct statsd_conn *c = NULL;
+    size_t i;
+
+    (void)events;
+    for (i = 0; i < (size_t)ctx->max_conns; i++)
+        if (ctx->conns[i] && ctx->conns[i]->fd == fd) {
+            c = ctx->conns[i];
+            break;
+        }
+    if (!c)
+        return;
+    for (int r = 0; r < STATSD_TCP_READS; r++) {
+        ssize_t n = read(fd, ctx->bufs, STATSD_DGRAM);
+
+        if (n > 0) {
+            statsd_conn_feed(ins, ctx, c, ctx->bufs, (size_t)n);
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        if (n == 0 && c->len && !c->skipping)
+            statsd_line(ins, ctx, c->buf, c->len);
+        statsd_conn_close(ins, ctx, i);
+        return;
+    }
+}
+
+/* TCP listener readable: accept the waiting connections, closing those
+ * past max_connections (logged once per interval). */
+static void statsd_on_accept(pipit_instance *ins, void *data, int fd, int events)
+{
+    struct statsd_ctx *ctx = data;
+
+    (void)events;
+    for (int a = 0; a < 64; a++) {
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct statsd_conn *c;
+        size_t i;
+
+        if (cfd < 0)
+            return;
+        if (ctx->nconns >= (size_t)ctx->max_conns) {
+            if (!ctx->refused_logged)
+                api->log(ins, PIPIT_LOG_WARN, "max_connections=%lld reached: "
+                         "closing new TCP connections", (long long)ctx->max_conns);
+            ctx->refused_logged = true;
+            close(cfd);
+            continue;
+        }
+        c = malloc(sizeof *c);
+        if (!c) {
+            close(cfd);
+            continue;
+        }
+        c->fd = cfd;
+        c->len = 0;
+        c->skipping = false;
+        for (i = 0; ctx->conns[i]; i++)
+            ;
+        ctx->conns[i] = c;
+        ctx->nconns++;
+        if (api->watch_fd(ins, cfd, PIPIT_FD_READ, statsd_on_conn) != PIPIT_OK) {
+            close(cfd);
+            free(c);
+            ctx->conns[i] = NULL;
+            ctx->nconns--;
+        }
+    }
+}
+
 static int statsd_cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -553,6 +699,7 @@ static void statsd_on_flush(pipit_instance *ins, void *data)
                  (unsigned long long)ctx->overflow);
     ctx->lines = ctx->bad_lines = ctx->overflow = 0;
     ctx->bad_logged = false;
+    ctx->refused_logged = false;
 }
 
 /* Parse the percentiles option into ctx->pct and ctx->pct_name. */
@@ -586,7 +733,7 @@ static int statsd_init_pct(pipit_instance *ins, struct statsd_ctx *ctx)
  * Split listen ("host:port", "[v6]:port") and bind a non-blocking UDP
  * socket to it. Returns the socket or a negative PIPIT error.
  */
-static int statsd_bind(pipit_instance *ins, struct statsd_ctx *ctx)
+static int statsd_bind(pipit_instance *ins, struct statsd_ctx *ctx, int type)
 {
     char host[256];
     const char *port, *l = ctx->listen;
@@ -610,14 +757,14 @@ static int statsd_bind(pipit_instance *ins, struct statsd_ctx *ctx)
         host[c - l] = '\0';
         port = c + 1;
     }
-    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_socktype = type;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
     if (rc) {
         api->log(ins, PIPIT_LOG_ERROR, "listen %s: %s", l, gai_strerror(rc));
         return PIPIT_EINVAL;
     }
-    fd = socket(res->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = socket(res->ai_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         goto sys;
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -627,7 +774,8 @@ static int statsd_bind(pipit_instance *ins, struct statsd_ctx *ctx)
         if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz) < 0)
             api->log(ins, PIPIT_LOG_WARN, "SO_RCVBUF %d: %s", sz, strerror(errno));
     }
-    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0)
+    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+        (type == SOCK_STREAM && listen(fd, 128) < 0))
         goto sys;
     freeaddrinfo(res);
     {
@@ -639,7 +787,8 @@ static int statsd_bind(pipit_instance *ins, struct statsd_ctx *ctx)
         if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
             getnameinfo((struct sockaddr *)&ss, sl, h, sizeof h, s, sizeof s,
                         NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-            api->log(ins, PIPIT_LOG_INFO, "listening on udp %s%s%s:%s",
+            api->log(ins, PIPIT_LOG_INFO, "listening on %s %s%s%s:%s",
+                     type == SOCK_STREAM ? "tcp" : "udp",
                      ss.ss_family == AF_INET6 ? "[" : "", h,
                      ss.ss_family == AF_INET6 ? "]" : "", s);
     }
@@ -657,6 +806,14 @@ sys:
 
 static void statsd_free(struct statsd_ctx *ctx)
 {
+    for (size_t i = 0; ctx->conns && i < (size_t)ctx->max_conns; i++)
+        if (ctx->conns[i]) {
+            close(ctx->conns[i]->fd);
+            free(ctx->conns[i]);
+        }
+    free(ctx->conns);
+    ctx->conns = NULL;
+    ctx->nconns = 0;
     for (size_t i = 0; i < ctx->nseries; i++)
         statsd_free_series(ctx->series[i]);
     free(ctx->series);
@@ -673,7 +830,7 @@ static int statsd_init(pipit_instance *ins, void *data)
     struct statsd_ctx *ctx = data;
     int rc;
 
-    ctx->fd = -1;
+    ctx->fd = ctx->tcp_fd = -1;
     rc = statsd_init_pct(ins, ctx);
     if (rc != PIPIT_OK)
         return rc;
@@ -683,25 +840,44 @@ static int statsd_init(pipit_instance *ins, void *data)
         rc = PIPIT_ENOMEM;
         goto fail;
     }
-    ctx->fd = statsd_bind(ins, ctx);
+    ctx->fd = statsd_bind(ins, ctx, SOCK_DGRAM);
     if (ctx->fd < 0) {
         rc = ctx->fd;
         goto fail;
+    }
+    if (ctx->tcp) {
+        ctx->conns = calloc((size_t)ctx->max_conns, sizeof *ctx->conns);
+        if (!ctx->conns) {
+            rc = PIPIT_ENOMEM;
+            goto fail;
+        }
+        ctx->tcp_fd = statsd_bind(ins, ctx, SOCK_STREAM);
+        if (ctx->tcp_fd < 0) {
+            rc = ctx->tcp_fd;
+            goto fail;
+        }
+        rc = api->watch_fd(ins, ctx->tcp_fd, PIPIT_FD_READ, statsd_on_accept);
+        if (rc != PIPIT_OK)
+            goto fail;
     }
     rc = api->watch_fd(ins, ctx->fd, PIPIT_FD_READ, statsd_on_read);
     if (rc != PIPIT_OK)
         goto fail;
     rc = api->timer_start(ins, (uint64_t)ctx->flush_ms, (uint64_t)ctx->flush_ms,
                           statsd_on_flush);
-    if (rc != PIPIT_OK) {
-        api->unwatch_fd(ins, ctx->fd);
+    if (rc != PIPIT_OK)
         goto fail;
-    }
     return PIPIT_OK;
 fail:
-    if (ctx->fd >= 0)
+    if (ctx->tcp_fd >= 0) {
+        api->unwatch_fd(ins, ctx->tcp_fd);
+        close(ctx->tcp_fd);
+    }
+    if (ctx->fd >= 0) {
+        api->unwatch_fd(ins, ctx->fd);
         close(ctx->fd);
-    ctx->fd = -1;
+    }
+    ctx->fd = ctx->tcp_fd = -1;
     statsd_free(ctx);
     return rc;
 }
@@ -713,6 +889,8 @@ static void statsd_fini(pipit_instance *ins, void *data)
     (void)ins;
     if (ctx->fd >= 0)
         close(ctx->fd);
+    if (ctx->tcp_fd >= 0)
+        close(ctx->tcp_fd);
     statsd_free(ctx);
 }
 

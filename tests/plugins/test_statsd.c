@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 static int port;                        /* the instance's UDP port */
 static int sender = -1;                 /* the test's own UDP socket */
@@ -221,6 +222,77 @@ static void test_bad_lines(void)
     tp_close(&t);
 }
 
+/* A TCP connection to the instance's port, or -1. */
+static int tcp_connect(void)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        diag("connect: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void send_all(int fd, const char *s, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, s, n);
+
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void send_str(int fd, const char *s)
+{
+    send_all(fd, s, strlen(s));
+}
+
+static void test_tcp(void)
+{
+    struct tp t;
+    static char big[10000];
+    int a, b, c;
+    char ch;
+
+    is_int(open_statsd2(&t, "tcp=true", "max_connections=2"), PIPIT_OK, "init tcp=true");
+    a = tcp_connect();
+    b = tcp_connect();
+    ok(a >= 0 && b >= 0, "two connections");
+    tp_run(&t);                         /* accept */
+    c = tcp_connect();
+    send_str(a, "t.hits:1|");        /* a line split across writes */
+    tp_run(&t);
+    send_str(a, "c\nt.hits:2|c\nt.temp:");
+    tp_run(&t);
+    send_str(a, "7|g\n");
+    memset(big, 'x', sizeof big);
+    send_all(b, big, sizeof big);       /* a line far past 4096 bytes */
+    send_str(b, ":1|c\nt.hits:4|c\nt.last:1|c");
+    close(b);                           /* the unterminated last line counts */
+    tp_run(&t);
+    {
+        struct timeval tv = { .tv_sec = 5 };
+
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        ok(c >= 0 && read(c, &ch, 1) == 0, "a third connection is closed (max_connections=2)");
+    }
+    ok(wait_flush(&t, false), "a flush came");
+    is_num(val(&t, "t.hits"), 7, 0, "lines from both connections, one split across writes");
+    is_num(val(&t, "t.temp"), 7, 0, "a line split inside its value");
+    is_num(val(&t, "t.last"), 1, 0, "a last line without newline at end of stream");
+    is_num(val(&t, "statsd.bad_lines"), 1, 0, "the long line is one bad line");
+    close(a);
+    close(c);
+    tp_close(&t);
+}
+
 static void test_options(void)
 {
     struct tp t;
@@ -255,6 +327,7 @@ int main(void)
     test_timers();
     test_tags_names();
     test_bad_lines();
+    test_tcp();
     test_options();
     close(sender);
     return done_testing();
