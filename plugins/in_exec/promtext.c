@@ -452,7 +452,8 @@ static const char *promtext_sample(struct promtext_state *s, const char *p, cons
     while (p < end && promtext_name_char(*p))
         p++;
     nl = (size_t)(p - name);
-    if (!promtext_name_start(*name))
+    /* "a-1" is not the sample "a" with value -1 */
+    if (!promtext_name_start(*name) || (p < end && !promtext_blank(*p) && *p != '{'))
         return "bad metric name";
     memcpy(s->scratch, name, nl);
     s->scratch[nl] = '\0';

@@ -153,7 +153,8 @@ static void test_malformed(void)
           "9starts_with_digit 1\n"
           "# TYPE t sometype\n"
           "hexnum 0x10\n"
-          "good3 3\n",
+          "good3 3\n"
+          "dash-1\n",
           "good1 gauge 1 {}\ngood2 gauge 2 {a=1}\ngood3 gauge 3 {}\n",
           "2: missing value\n"
           "3: bad escape in a label value\n"
@@ -166,7 +167,8 @@ static void test_malformed(void)
           "11: text after the timestamp\n"
           "12: bad metric name\n"
           "13: unknown type in TYPE\n"
-          "14: bad number\n");
+          "14: bad number\n"
+          "16: bad metric name\n");
     check("label set cut at the end of the line",
           "a{b=\"1\",\nok 1\n", "ok gauge 1 {}\n", "1: unterminated label set\n");
 
