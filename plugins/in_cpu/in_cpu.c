@@ -1,6 +1,7 @@
 /* in_cpu: CPU time, utilization and scheduler counters from /proc/stat. */
 #define _GNU_SOURCE
 #include <pipit/plugin.h>
+#include "procfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,77 +69,6 @@ static int cpu_load(const struct pipit_api *host)
 {
     api = host;
     return PIPIT_OK;
-}
-
-/* Map an errno value from open/read to a PIPIT_E* code. */
-static int cpu_errno(int e)
-{
-    switch (e) {
-    case ENOENT: case ENOTDIR: return PIPIT_ENOENT;
-    case EACCES: case EPERM: return PIPIT_EPERM;
-    case ENOMEM: return PIPIT_ENOMEM;
-    default: return PIPIT_EIO;
-    }
-}
-
-/*
- * Read the whole file at ctx->path into ctx->buf, which grows as needed and
- * is kept for the next call, and NUL-terminate it. Returns PIPIT_OK with the
- * length in *len, or a PIPIT_E* code after logging the reason.
- */
-static int cpu_read(pipit_instance *ins, struct cpu_ctx *ctx, size_t *len)
-{
-    char ebuf[128];
-    size_t n = 0;
-    int fd, rc;
-
-    fd = open(ctx->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = errno;
-        api->log(ins, PIPIT_LOG_ERROR, "cannot open %s: %s", ctx->path,
-                 strerror_r(rc, ebuf, sizeof ebuf));
-        return cpu_errno(rc);
-    }
-    for (;;) {
-        if (ctx->bufcap - n < 2) {
-            size_t ncap = ctx->bufcap ? ctx->bufcap * 2 : 16384;
-            char *nb;
-
-            if (ncap > CPU_MAX_FILE) {
-                api->log(ins, PIPIT_LOG_ERROR, "%s is larger than %u bytes",
-                         ctx->path, CPU_MAX_FILE);
-                rc = PIPIT_ERANGE;
-                goto fail;
-            }
-            nb = realloc(ctx->buf, ncap);
-            if (!nb) {
-                rc = PIPIT_ENOMEM;
-                goto fail;
-            }
-            ctx->buf = nb;
-            ctx->bufcap = ncap;
-        }
-        ssize_t r = read(fd, ctx->buf + n, ctx->bufcap - n - 1);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = errno;
-            api->log(ins, PIPIT_LOG_ERROR, "cannot read %s: %s", ctx->path,
-                     strerror_r(rc, ebuf, sizeof ebuf));
-            rc = cpu_errno(rc);
-            goto fail;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    ctx->buf[n] = '\0';
-    *len = n;
-    return PIPIT_OK;
-fail:
-    close(fd);
-    return rc;
 }
 
 /*
@@ -376,7 +306,8 @@ static int cpu_init(pipit_instance *ins, void *data)
         return PIPIT_ECONFIG;
     }
     /* Read once so that a wrong path or an unreadable file fails here. */
-    rc = cpu_read(ins, ctx, &len);
+    rc = procfile_read(api, ins, ctx->path, CPU_MAX_FILE, 16384, &ctx->buf,
+                       &ctx->bufcap, &len);
     if (rc == PIPIT_OK)
         rc = cpu_parse(ins, ctx, len);
     if (rc != PIPIT_OK)
@@ -406,7 +337,8 @@ static int cpu_collect(pipit_instance *ins, void *data)
     size_t len;
     int rc;
 
-    rc = cpu_read(ins, ctx, &len);
+    rc = procfile_read(api, ins, ctx->path, CPU_MAX_FILE, 16384, &ctx->buf,
+                       &ctx->bufcap, &len);
     if (rc == PIPIT_OK)
         rc = cpu_parse(ins, ctx, len);
     if (rc != PIPIT_OK) {

@@ -1,6 +1,7 @@
 /* in_disk: filesystem usage via statvfs() and block device I/O from /proc/diskstats. */
 #define _GNU_SOURCE
 #include <pipit/plugin.h>
+#include "procfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -147,76 +148,6 @@ static bool disk_wanted(const struct pipit_strlist *inc,
     return !disk_match_any(exc, s);
 }
 
-static int disk_errno(int e)
-{
-    switch (e) {
-    case ENOENT: case ENOTDIR: return PIPIT_ENOENT;
-    case EACCES: case EPERM: return PIPIT_EPERM;
-    case ENOMEM: return PIPIT_ENOMEM;
-    default: return PIPIT_EIO;
-    }
-}
-
-/*
- * Read the whole file at path into *buf (capacity *cap, grown as needed and
- * kept for the next call), NUL-terminated. Returns PIPIT_OK or a logged
- * PIPIT_E* code.
- */
-static int disk_read(pipit_instance *ins, const char *path, char **buf,
-                     size_t *cap)
-{
-    char ebuf[128];
-    size_t n = 0;
-    int fd, rc;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = errno;
-        api->log(ins, PIPIT_LOG_ERROR, "cannot open %s: %s", path,
-                 strerror_r(rc, ebuf, sizeof ebuf));
-        return disk_errno(rc);
-    }
-    for (;;) {
-        if (*cap - n < 2) {
-            size_t ncap = *cap ? *cap * 2 : 8192;
-            char *nb;
-
-            if (ncap > DISK_FILE_MAX) {
-                api->log(ins, PIPIT_LOG_ERROR, "%s is larger than %u bytes",
-                         path, DISK_FILE_MAX);
-                rc = PIPIT_ERANGE;
-                goto fail;
-            }
-            nb = realloc(*buf, ncap);
-            if (!nb) {
-                rc = PIPIT_ENOMEM;
-                goto fail;
-            }
-            *buf = nb;
-            *cap = ncap;
-        }
-        ssize_t r = read(fd, *buf + n, *cap - n - 1);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = errno;
-            api->log(ins, PIPIT_LOG_ERROR, "cannot read %s: %s", path,
-                     strerror_r(rc, ebuf, sizeof ebuf));
-            rc = disk_errno(rc);
-            goto fail;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    (*buf)[n] = '\0';
-    return PIPIT_OK;
-fail:
-    close(fd);
-    return rc;
-}
-
 /*
  * Cut the next blank-separated field of a mount table line at *p, decode
  * its octal escapes (\040 for a space, \011, \012, \134) in place and
@@ -354,7 +285,8 @@ static int disk_collect_filesystems(pipit_instance *ins, struct disk_ctx *ctx,
     char path[8192];
     int rc;
 
-    rc = disk_read(ins, ctx->mounts_file, &ctx->mbuf, &ctx->mbufcap);
+    rc = procfile_read(api, ins, ctx->mounts_file, DISK_FILE_MAX, 8192,
+                       &ctx->mbuf, &ctx->mbufcap, NULL);
     if (rc == PIPIT_OK)
         rc = disk_parse_mounts(ins, ctx);
     if (rc != PIPIT_OK)
@@ -529,7 +461,8 @@ static int disk_collect_io(pipit_instance *ins, struct disk_ctx *ctx, int64_t t)
     size_t over;
     int rc;
 
-    rc = disk_read(ins, ctx->stats_file, &ctx->sbuf, &ctx->sbufcap);
+    rc = procfile_read(api, ins, ctx->stats_file, DISK_FILE_MAX, 8192,
+                       &ctx->sbuf, &ctx->sbufcap, NULL);
     if (rc == PIPIT_OK)
         rc = disk_parse_stats(ins, ctx, &over);
     if (rc != PIPIT_OK)
@@ -612,12 +545,14 @@ static int disk_init(pipit_instance *ins, void *data)
     if (!ctx->root_path)
         ctx->root_path = "";
     if (ctx->filesystems) {
-        rc = disk_read(ins, ctx->mounts_file, &ctx->mbuf, &ctx->mbufcap);
+        rc = procfile_read(api, ins, ctx->mounts_file, DISK_FILE_MAX, 8192,
+                           &ctx->mbuf, &ctx->mbufcap, NULL);
         if (rc == PIPIT_OK)
             rc = disk_parse_mounts(ins, ctx);
     }
     if (rc == PIPIT_OK && ctx->io) {
-        rc = disk_read(ins, ctx->stats_file, &ctx->sbuf, &ctx->sbufcap);
+        rc = procfile_read(api, ins, ctx->stats_file, DISK_FILE_MAX, 8192,
+                           &ctx->sbuf, &ctx->sbufcap, NULL);
         if (rc == PIPIT_OK)
             rc = disk_parse_stats(ins, ctx, &over);
     }

@@ -1,6 +1,7 @@
 /* in_load: load averages and task counts from /proc/loadavg. */
 #define _GNU_SOURCE
 #include <pipit/plugin.h>
+#include "procfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,37 +38,6 @@ static int load_load(const struct pipit_api *host)
 {
     api = host;
     return PIPIT_OK;
-}
-
-/*
- * Read a small file into buf (size bytes, NUL-terminated). Returns the
- * length, or -errno.
- */
-static ssize_t load_read_small(const char *path, char *buf, size_t size)
-{
-    size_t n = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    if (fd < 0)
-        return -errno;
-    while (n < size - 1) {
-        ssize_t r = read(fd, buf + n, size - 1 - n);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-
-            close(fd);
-            return -e;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    buf[n] = '\0';
-    return (ssize_t)n;
 }
 
 /*
@@ -157,7 +127,7 @@ static long load_online_cpus(pipit_instance *ins, struct load_ctx *ctx)
 {
     char buf[4096];
     long n = 0;
-    ssize_t len = load_read_small(ctx->online_path, buf, sizeof buf);
+    ssize_t len = procfile_read_at(AT_FDCWD, ctx->online_path, buf, sizeof buf);
 
     if (len > 0)
         n = load_count_cpulist(buf);
@@ -192,13 +162,12 @@ static int load_sample(pipit_instance *ins, struct load_ctx *ctx, double avg[3],
 {
     char buf[256], ebuf[128];
     const char *p = buf;
-    ssize_t len = load_read_small(ctx->path, buf, sizeof buf);
+    ssize_t len = procfile_read_at(AT_FDCWD, ctx->path, buf, sizeof buf);
 
     if (len < 0) {
         api->log(ins, PIPIT_LOG_ERROR, "cannot read %s: %s", ctx->path,
                  strerror_r((int)-len, ebuf, sizeof ebuf));
-        return len == -ENOENT || len == -ENOTDIR ? PIPIT_ENOENT
-             : len == -EACCES ? PIPIT_EPERM : PIPIT_EIO;
+        return procfile_errno((int)-len);
     }
     for (int i = 0; i < 3; i++) {
         if (!load_decimal(&p, &avg[i]) || *p++ != ' ')

@@ -1,6 +1,7 @@
 /* in_memory: memory and swap usage from /proc/meminfo. */
 #define _GNU_SOURCE
 #include <pipit/plugin.h>
+#include "procfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #define MEMORY_FILE_CAP 16384           /* /proc/meminfo is about 1.5 KiB */
+#define MEMORY_FILE_INIT 4096           /* first buffer size */
 
 static const struct pipit_api *api;     /* borrowed from the host */
 
@@ -92,7 +94,8 @@ struct memory_ctx {
 
     /* state */
     char path[4096];                    /* <proc_path>/meminfo */
-    char buf[MEMORY_FILE_CAP];          /* file contents */
+    char *buf;                          /* file contents, reused */
+    size_t bufcap;
     bool want[MEMORY_NFIELDS];          /* selected by `fields` */
     bool want_derived[MEMORY_NDERIVED];
     uint64_t value[MEMORY_NFIELDS];     /* last sample, as printed */
@@ -131,47 +134,13 @@ static bool memory_selected(const struct memory_ctx *ctx, const char *name,
 }
 
 /*
- * Read <proc_path>/meminfo into ctx->buf, NUL-terminated. The file is small
- * and bounded, so the buffer is fixed. Returns PIPIT_OK or a logged error.
+ * Read <proc_path>/meminfo into ctx->buf (grown up to MEMORY_FILE_CAP and
+ * kept), NUL-terminated. Returns PIPIT_OK or a logged error.
  */
 static int memory_read(pipit_instance *ins, struct memory_ctx *ctx)
 {
-    char ebuf[128];
-    size_t n = 0;
-    int fd, e;
-
-    fd = open(ctx->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        e = errno;
-        api->log(ins, PIPIT_LOG_ERROR, "cannot open %s: %s", ctx->path,
-                 strerror_r(e, ebuf, sizeof ebuf));
-        return e == ENOENT || e == ENOTDIR ? PIPIT_ENOENT
-             : e == EACCES || e == EPERM ? PIPIT_EPERM : PIPIT_EIO;
-    }
-    while (n < sizeof ctx->buf - 1) {
-        ssize_t r = read(fd, ctx->buf + n, sizeof ctx->buf - 1 - n);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            e = errno;
-            close(fd);
-            api->log(ins, PIPIT_LOG_ERROR, "cannot read %s: %s", ctx->path,
-                     strerror_r(e, ebuf, sizeof ebuf));
-            return PIPIT_EIO;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    if (n == sizeof ctx->buf - 1) {
-        api->log(ins, PIPIT_LOG_ERROR, "%s is larger than %d bytes",
-                 ctx->path, MEMORY_FILE_CAP - 1);
-        return PIPIT_ERANGE;
-    }
-    ctx->buf[n] = '\0';
-    return PIPIT_OK;
+    return procfile_read(api, ins, ctx->path, MEMORY_FILE_CAP, MEMORY_FILE_INIT,
+                         &ctx->buf, &ctx->bufcap, NULL);
 }
 
 /*
@@ -287,6 +256,11 @@ static int memory_init(pipit_instance *ins, void *data)
     rc = memory_read(ins, ctx);
     if (rc == PIPIT_OK)
         rc = memory_parse(ins, ctx);
+    if (rc != PIPIT_OK) {
+        free(ctx->buf);
+        ctx->buf = NULL;
+        ctx->bufcap = 0;
+    }
     return rc;
 }
 
@@ -346,8 +320,16 @@ static int memory_collect(pipit_instance *ins, void *data)
     return PIPIT_OK;
 }
 
+static void memory_fini(pipit_instance *ins, void *data)
+{
+    struct memory_ctx *ctx = data;
+
+    free(ctx->buf);
+}
+
 PIPIT_PLUGIN_DEFINE(
     .name = "memory", .version = "1.0.0", .kinds = PIPIT_COLLECTOR,
     .description = "Memory and swap usage from /proc/meminfo",
     .ctx_size = sizeof(struct memory_ctx), .options = memory_options,
-    .load = memory_load, .init = memory_init, .collect = memory_collect);
+    .load = memory_load, .init = memory_init, .collect = memory_collect,
+    .fini = memory_fini);

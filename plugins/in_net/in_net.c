@@ -1,6 +1,7 @@
 /* in_net: per-interface traffic, packet, error and drop counters from /proc/net/dev. */
 #define _GNU_SOURCE
 #include <pipit/plugin.h>
+#include "procfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -91,74 +92,6 @@ static bool net_wanted(const struct net_ctx *ctx, const char *name)
     if (ctx->include.count && !net_match_any(&ctx->include, name))
         return false;
     return !net_match_any(&ctx->exclude, name);
-}
-
-static int net_errno(int e)
-{
-    switch (e) {
-    case ENOENT: case ENOTDIR: return PIPIT_ENOENT;
-    case EACCES: case EPERM: return PIPIT_EPERM;
-    case ENOMEM: return PIPIT_ENOMEM;
-    default: return PIPIT_EIO;
-    }
-}
-
-/*
- * Read the whole of ctx->path into ctx->buf (grown as needed and kept),
- * NUL-terminated. Returns PIPIT_OK or a logged PIPIT_E* code.
- */
-static int net_read(pipit_instance *ins, struct net_ctx *ctx)
-{
-    char ebuf[128];
-    size_t n = 0;
-    int fd, rc;
-
-    fd = open(ctx->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = errno;
-        api->log(ins, PIPIT_LOG_ERROR, "cannot open %s: %s", ctx->path,
-                 strerror_r(rc, ebuf, sizeof ebuf));
-        return net_errno(rc);
-    }
-    for (;;) {
-        if (ctx->bufcap - n < 2) {
-            size_t ncap = ctx->bufcap ? ctx->bufcap * 2 : 8192;
-            char *nb;
-
-            if (ncap > NET_FILE_MAX) {
-                api->log(ins, PIPIT_LOG_ERROR, "%s is larger than %u bytes",
-                         ctx->path, NET_FILE_MAX);
-                rc = PIPIT_ERANGE;
-                goto fail;
-            }
-            nb = realloc(ctx->buf, ncap);
-            if (!nb) {
-                rc = PIPIT_ENOMEM;
-                goto fail;
-            }
-            ctx->buf = nb;
-            ctx->bufcap = ncap;
-        }
-        ssize_t r = read(fd, ctx->buf + n, ctx->bufcap - n - 1);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = errno;
-            api->log(ins, PIPIT_LOG_ERROR, "cannot read %s: %s", ctx->path,
-                     strerror_r(rc, ebuf, sizeof ebuf));
-            rc = net_errno(rc);
-            goto fail;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    ctx->buf[n] = '\0';
-    return PIPIT_OK;
-fail:
-    close(fd);
-    return rc;
 }
 
 /* Parse an unsigned decimal after blanks at *p; advance. */
@@ -291,7 +224,8 @@ static int net_init(pipit_instance *ins, void *data)
         api->log(ins, PIPIT_LOG_ERROR, "proc_path is too long");
         return PIPIT_ECONFIG;
     }
-    rc = net_read(ins, ctx);
+    rc = procfile_read(api, ins, ctx->path, NET_FILE_MAX, 8192, &ctx->buf,
+                       &ctx->bufcap, NULL);
     if (rc == PIPIT_OK)
         rc = net_parse(ins, ctx);
     if (rc != PIPIT_OK)
@@ -305,7 +239,8 @@ static int net_collect(pipit_instance *ins, void *data)
     int64_t t = api->now_ns();
     int rc;
 
-    rc = net_read(ins, ctx);
+    rc = procfile_read(api, ins, ctx->path, NET_FILE_MAX, 8192, &ctx->buf,
+                       &ctx->bufcap, NULL);
     if (rc == PIPIT_OK)
         rc = net_parse(ins, ctx);
     if (rc != PIPIT_OK)

@@ -1,6 +1,7 @@
 /* in_process: processes by state and threads from /proc/[pid]/stat, with CPU and RSS of chosen processes. */
 #define _GNU_SOURCE
 #include <pipit/plugin.h>
+#include "procfile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -157,30 +158,11 @@ static ssize_t process_read_stat(int dirfd_, const char *pid, char *buf,
                                  size_t size)
 {
     char rel[64];
-    size_t n = 0;
-    int fd, e;
+    ssize_t n;
 
     snprintf(rel, sizeof rel, "%s/stat", pid);
-    fd = openat(dirfd_, rel, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT || errno == ESRCH ? 0 : -errno;
-    while (n < size - 1) {
-        ssize_t r = read(fd, buf + n, size - 1 - n);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            e = errno;
-            close(fd);
-            return e == ESRCH || e == ENOENT ? 0 : -e;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    buf[n] = '\0';
-    return (ssize_t)n;
+    n = procfile_read_at(dirfd_, rel, buf, size);
+    return n == -ENOENT || n == -ESRCH ? 0 : n;
 }
 
 static bool process_matches(const struct process_ctx *ctx, const char *comm)
@@ -222,8 +204,7 @@ static int process_init(pipit_instance *ins, void *data)
 
         api->log(ins, PIPIT_LOG_ERROR, "cannot open %s: %s", ctx->proc_path,
                  strerror_r(e, ebuf, sizeof ebuf));
-        return e == ENOENT || e == ENOTDIR ? PIPIT_ENOENT
-             : e == EACCES ? PIPIT_EPERM : PIPIT_EIO;
+        return procfile_errno(e);
     }
     closedir(d);
     return PIPIT_OK;
@@ -250,8 +231,7 @@ static int process_collect(pipit_instance *ins, void *data)
 
         api->log(ins, PIPIT_LOG_ERROR, "cannot open %s: %s", ctx->proc_path,
                  strerror_r(e, ebuf, sizeof ebuf));
-        return e == ENOENT || e == ENOTDIR ? PIPIT_ENOENT
-             : e == EACCES ? PIPIT_EPERM : PIPIT_EIO;
+        return procfile_errno(e);
     }
     while ((errno = 0, de = readdir(d)) != NULL) {
         const char *pid = de->d_name;

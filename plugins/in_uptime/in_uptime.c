@@ -1,6 +1,7 @@
 /* in_uptime: system uptime, idle time and boot time from /proc/uptime and /proc/stat. */
 #define _GNU_SOURCE
 #include <pipit/plugin.h>
+#include "procfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,75 +38,6 @@ static int uptime_load(const struct pipit_api *host)
 {
     api = host;
     return PIPIT_OK;
-}
-
-static int uptime_errno(int e)
-{
-    switch (e) {
-    case ENOENT: case ENOTDIR: return PIPIT_ENOENT;
-    case EACCES: case EPERM: return PIPIT_EPERM;
-    case ENOMEM: return PIPIT_ENOMEM;
-    default: return PIPIT_EIO;
-    }
-}
-
-/*
- * Read the whole file at path into ctx->buf (grown as needed, kept for the
- * next call), NUL-terminated. Returns PIPIT_OK or a logged PIPIT_E* code.
- */
-static int uptime_read(pipit_instance *ins, struct uptime_ctx *ctx,
-                       const char *path)
-{
-    char ebuf[128];
-    size_t n = 0;
-    int fd, rc;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = errno;
-        api->log(ins, PIPIT_LOG_ERROR, "cannot open %s: %s", path,
-                 strerror_r(rc, ebuf, sizeof ebuf));
-        return uptime_errno(rc);
-    }
-    for (;;) {
-        if (ctx->bufcap - n < 2) {
-            size_t ncap = ctx->bufcap ? ctx->bufcap * 2 : 4096;
-            char *nb;
-
-            if (ncap > UPTIME_STAT_MAX) {
-                api->log(ins, PIPIT_LOG_ERROR, "%s is larger than %u bytes",
-                         path, UPTIME_STAT_MAX);
-                rc = PIPIT_ERANGE;
-                goto fail;
-            }
-            nb = realloc(ctx->buf, ncap);
-            if (!nb) {
-                rc = PIPIT_ENOMEM;
-                goto fail;
-            }
-            ctx->buf = nb;
-            ctx->bufcap = ncap;
-        }
-        ssize_t r = read(fd, ctx->buf + n, ctx->bufcap - n - 1);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = errno;
-            api->log(ins, PIPIT_LOG_ERROR, "cannot read %s: %s", path,
-                     strerror_r(rc, ebuf, sizeof ebuf));
-            rc = uptime_errno(rc);
-            goto fail;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    ctx->buf[n] = '\0';
-    return PIPIT_OK;
-fail:
-    close(fd);
-    return rc;
 }
 
 /*
@@ -145,7 +77,8 @@ static int uptime_sample(pipit_instance *ins, struct uptime_ctx *ctx,
                          double *up, double *idle)
 {
     const char *p;
-    int rc = uptime_read(ins, ctx, ctx->path);
+    int rc = procfile_read(api, ins, ctx->path, UPTIME_STAT_MAX, 4096,
+                           &ctx->buf, &ctx->bufcap, NULL);
 
     if (rc != PIPIT_OK)
         return rc;
@@ -163,7 +96,8 @@ static int uptime_btime(pipit_instance *ins, struct uptime_ctx *ctx,
                         double *btime)
 {
     const char *p;
-    int rc = uptime_read(ins, ctx, ctx->stat_path);
+    int rc = procfile_read(api, ins, ctx->stat_path, UPTIME_STAT_MAX, 4096,
+                           &ctx->buf, &ctx->bufcap, NULL);
 
     if (rc != PIPIT_OK)
         return rc;
