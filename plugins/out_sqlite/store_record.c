@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pipit/plugin.h>
+#include "buf.h"
 #include "store_record.h"
 
 /* ---- buffers ------------------------------------------------------------ */
@@ -66,62 +67,6 @@ int store_buf_printf(struct store_buf *b, const char *fmt, ...)
     }
     b->len += (size_t)n;
     return 0;
-}
-
-int store_buf_json_num(struct store_buf *b, double v)
-{
-    char tmp[40];
-
-    if (isnan(v))
-        return store_buf_put(b, "\"NaN\"", 5);
-    if (isinf(v))
-        return v > 0 ? store_buf_put(b, "\"+Inf\"", 6) : store_buf_put(b, "\"-Inf\"", 6);
-    /* range first: converting a double outside long long's range is undefined */
-    if (fabs(v) < 9007199254740992.0 && v == (double)(long long)v)
-        return store_buf_printf(b, "%lld", (long long)v);
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-        if (strtod(tmp, NULL) == v)
-            break;
-    }
-    return store_buf_put(b, tmp, strlen(tmp));
-}
-
-int store_buf_json_str(struct store_buf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t run = 0;
-
-    if (store_buf_reserve(b, n + 2) != 0 || store_buf_putc(b, '"') != 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[7] = "\\";
-        size_t elen = 2;
-
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        default:
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 0xf];
-            elen = 6;
-        }
-        if (store_buf_put(b, s + run, i - run) != 0 || store_buf_put(b, esc, elen) != 0)
-            return -1;
-        run = i + 1;
-    }
-    if (store_buf_put(b, s + run, n - run) != 0)
-        return -1;
-    return store_buf_putc(b, '"');
 }
 
 void store_buf_free(struct store_buf *b)
@@ -226,7 +171,7 @@ static int store_rec_labels(struct store_rec *r, json_t *labels, char *err, size
     const char *k;
     json_t *v;
 
-    r->lbuf.len = 0;
+    buf_reset(&r->lbuf);
     if (!labels)
         FAIL("no labels");
     if (!json_is_object(labels))
@@ -245,16 +190,16 @@ static int store_rec_labels(struct store_rec *r, json_t *labels, char *err, size
     }
     if (n > 1)
         qsort(l, n, sizeof l[0], store_label_cmp);
-    if (store_buf_putc(&r->lbuf, '{') != 0)
+    if (buf_putc(&r->lbuf, '{') != PIPIT_OK)
         FAIL("out of memory");
     for (size_t i = 0; i < n; i++) {
-        if ((i && store_buf_putc(&r->lbuf, ',') != 0) ||
-            store_buf_json_str(&r->lbuf, l[i].key, strlen(l[i].key)) != 0 ||
-            store_buf_putc(&r->lbuf, ':') != 0 ||
-            store_buf_json_str(&r->lbuf, l[i].value, l[i].vlen) != 0)
+        if ((i && buf_putc(&r->lbuf, ',') != PIPIT_OK) ||
+            buf_json_str(&r->lbuf, l[i].key, strlen(l[i].key)) != PIPIT_OK ||
+            buf_putc(&r->lbuf, ':') != PIPIT_OK ||
+            buf_json_str(&r->lbuf, l[i].value, l[i].vlen) != PIPIT_OK)
             FAIL("out of memory");
     }
-    if (store_buf_putc(&r->lbuf, '}') != 0)
+    if (buf_putc(&r->lbuf, '}') != PIPIT_OK)
         FAIL("out of memory");
     r->labels = r->lbuf.data;
     r->labels_len = r->lbuf.len;
@@ -270,10 +215,10 @@ static int store_rec_buckets(struct store_rec *r, json_t *buckets, char *err, si
     double prev_le = -INFINITY;
     int64_t prev_count = 0;
 
-    r->bbuf.len = 0;
+    buf_reset(&r->bbuf);
     if (!json_is_array(buckets) || json_array_size(buckets) == 0)
         FAIL("histogram \"%s\" without buckets", r->name);
-    if (store_buf_putc(&r->bbuf, '[') != 0)
+    if (buf_putc(&r->bbuf, '[') != PIPIT_OK)
         FAIL("out of memory");
     json_array_foreach(buckets, i, bk) {
         double le;
@@ -287,12 +232,12 @@ static int store_rec_buckets(struct store_rec *r, json_t *buckets, char *err, si
             FAIL("histogram \"%s\": bucket %zu out of order", r->name, i);
         prev_le = le;
         prev_count = count;
-        if (store_buf_put(&r->bbuf, i ? ",{\"le\":" : "{\"le\":", i ? 7 : 6) != 0 ||
-            store_buf_json_num(&r->bbuf, le) != 0 ||
-            store_buf_printf(&r->bbuf, ",\"count\":%lld}", (long long)count) != 0)
+        if (buf_puts(&r->bbuf, i ? ",{\"le\":" : "{\"le\":") != PIPIT_OK ||
+            buf_json_num(&r->bbuf, le) != PIPIT_OK ||
+            buf_printf(&r->bbuf, ",\"count\":%lld}", (long long)count) != PIPIT_OK)
             FAIL("out of memory");
     }
-    if (store_buf_putc(&r->bbuf, ']') != 0)
+    if (buf_putc(&r->bbuf, ']') != PIPIT_OK)
         FAIL("out of memory");
     r->buckets = r->bbuf.data;
     r->buckets_len = r->bbuf.len;
@@ -407,7 +352,7 @@ int store_rec_parse(struct store_rec *r, const char *line, size_t len,
                     const char *agent, int64_t seq, int64_t idx,
                     char *err, size_t errlen)
 {
-    struct store_buf lbuf = r->lbuf, bbuf = r->bbuf;
+    struct buf lbuf = r->lbuf, bbuf = r->bbuf;
     json_error_t jerr;
     const char *kind;
     json_t *o, *origin;
@@ -454,8 +399,8 @@ int store_rec_parse(struct store_rec *r, const char *line, size_t len,
 void store_rec_free(struct store_rec *r)
 {
     json_decref(r->root);
-    store_buf_free(&r->lbuf);
-    store_buf_free(&r->bbuf);
+    buf_free(&r->lbuf);
+    buf_free(&r->bbuf);
     memset(r, 0, sizeof *r);
 }
 

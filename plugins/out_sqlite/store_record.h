@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include "buf.h"                        /* agent/buf.h, from libpipitwire */
 
 /* Longest series key (name, host, instance and canonical labels together)
  * a store accepts: PostgreSQL's unique index refuses entries over ~2.7 KB,
@@ -14,7 +15,8 @@
 /* Most labels one record may carry. */
 #define STORE_LABELS_MAX 256
 
-/* A growable byte buffer (the plugins do not link the host's). */
+/* A growable byte buffer with an out-of-memory flag, for the stores' own
+ * statements and keys; the record's labels and buckets use struct buf. */
 struct store_buf {
     char *data;                         /* NUL-terminated when len > 0 */
     size_t len, cap;
@@ -28,12 +30,6 @@ int store_buf_put(struct store_buf *b, const void *p, size_t n);
 int store_buf_putc(struct store_buf *b, char c);
 int store_buf_printf(struct store_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Append a double as JSON does in records (docs/records.md): the shortest
- * of %.15g..%.17g that reads back equal, integers without a point, and the
- * strings "NaN", "+Inf", "-Inf" for non-finite values. */
-int store_buf_json_num(struct store_buf *b, double v);
-/* Append s (n bytes of valid UTF-8) as a JSON string. */
-int store_buf_json_str(struct store_buf *b, const char *s, size_t n);
 void store_buf_free(struct store_buf *b);
 
 /*
@@ -82,7 +78,7 @@ struct store_rec {
     /* event */
     const char *status;
 
-    struct store_buf lbuf, bbuf;        /* storage of labels and buckets */
+    struct buf lbuf, bbuf;              /* storage of labels and buckets */
 };
 
 /*
