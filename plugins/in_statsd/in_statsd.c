@@ -882,11 +882,18 @@ fail:
     return rc;
 }
 
+/*
+ * Stop: take what the socket still holds, then emit the interval in
+ * progress. The host delivers records emitted by fini() before it exits or
+ * reloads, so the last interval is not lost.
+ */
 static void statsd_fini(pipit_instance *ins, void *data)
 {
     struct statsd_ctx *ctx = data;
 
-    (void)ins;
+    if (ctx->fd >= 0)
+        statsd_on_read(ins, ctx, ctx->fd, PIPIT_FD_READ);
+    statsd_on_flush(ins, ctx);
     if (ctx->fd >= 0)
         close(ctx->fd);
     if (ctx->tcp_fd >= 0)

@@ -7,7 +7,7 @@ if [ -z "$BASH_VERSION" ]; then
     exec bash "$0" "$@"
 fi
 setup_e2e
-plan 7
+plan 9
 
 cat >"$T/p.yaml" <<YAML
 agent:
@@ -46,4 +46,16 @@ has '"name":"statsd.bad_lines","type":"counter","value":1,'
 ok $? "the bad line was counted"
 stop_pipitd
 ok $PIPITD_STATUS "pipitd exited 0"
+
+# The interval in progress at a stop is emitted and delivered, not lost.
+sed -i 's/flush_interval: 200ms/flush_interval: 1h/' "$T/p.yaml"
+: >"$T/pipitd.log"
+start_pipitd "$T/p.yaml"
+wait_for 20 eval '[ -n "$(port_of)" ]'
+printf 'e2e.last:7|c' >/dev/udp/127.0.0.1/"$(port_of)"
+sleep 0.5
+stop_pipitd
+ok $PIPITD_STATUS "pipitd stopped with an interval in progress"
+has '"name":"e2e.last","type":"counter","value":7,'
+ok $? "the counter of the unfinished interval was flushed at the stop" || show_log
 done_testing
