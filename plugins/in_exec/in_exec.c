@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <jansson.h>
 #include <pipit/plugin.h>
+#include "influx.h"
 #include "promtext.h"
 
 #define EXEC_MAX_STDERR 4096            /* bytes of stderr kept for the log */
@@ -23,14 +24,14 @@ extern char **environ;
 
 static const struct pipit_api *api;     /* borrowed from the host */
 
-enum exec_format { EXEC_PROMETHEUS, EXEC_JSON };
+enum exec_format { EXEC_PROMETHEUS, EXEC_JSON, EXEC_INFLUX };
 
 struct exec_ctx {
     struct pipit_strlist command;       /* option: argv */
     bool shell;                         /* option: run command[0] with /bin/sh -c */
     int64_t timeout_ms;                 /* option */
     struct pipit_strmap env;            /* option: extra environment */
-    const char *format;                 /* option: prometheus | json */
+    const char *format;                 /* option: prometheus | json | influx */
     int64_t max_output;                 /* option: bytes of stdout kept */
     int fmt;                            /* enum exec_format */
     char **argv;                        /* NULL-terminated, built by init */
@@ -52,7 +53,7 @@ static const struct pipit_option exec_options[] = {
     PIPIT_OPT_MAP("env", struct exec_ctx, env,
                   "Environment variables added to the agent's for the command"),
     PIPIT_OPT_STRING("format", "prometheus", struct exec_ctx, format,
-                     "What the command prints: prometheus or json (one object a line)"),
+                     "What the command prints: prometheus, json (one object a line) or influx"),
     PIPIT_OPT_SIZE("max_output", "1MiB", 1, 1073741824, struct exec_ctx, max_output,
                    "Bytes of stdout read per run; the rest is dropped and counted"),
     PIPIT_OPT_END
@@ -127,8 +128,10 @@ static int exec_init(pipit_instance *ins, void *data)
         ctx->fmt = EXEC_PROMETHEUS;
     else if (strcmp(ctx->format, "json") == 0)
         ctx->fmt = EXEC_JSON;
+    else if (strcmp(ctx->format, "influx") == 0)
+        ctx->fmt = EXEC_INFLUX;
     else {
-        api->log(ins, PIPIT_LOG_ERROR, "format \"%s\": expected prometheus or json",
+        api->log(ins, PIPIT_LOG_ERROR, "format \"%s\": expected prometheus, json or influx",
                  ctx->format);
         return PIPIT_ECONFIG;
     }
@@ -456,6 +459,8 @@ static int exec_collect(pipit_instance *ins, void *data)
                 len--;
         if (ctx->fmt == EXEC_PROMETHEUS) {
             rc = promtext_parse(run->out, len, exec_emit_cb, exec_error_cb, ctx, NULL);
+        } else if (ctx->fmt == EXEC_INFLUX) {
+            rc = influx_parse(run->out, len, exec_emit_cb, exec_error_cb, ctx, NULL);
         } else {
             exec_parse_json(ctx, run->out, len);
         }
@@ -473,7 +478,7 @@ static int exec_collect(pipit_instance *ins, void *data)
 
 PIPIT_PLUGIN_DEFINE(
     .name = "exec", .version = "1.0.0", .kinds = PIPIT_COLLECTOR,
-    .description = "Metrics printed by a command (Prometheus text or JSON lines)",
+    .description = "Metrics printed by a command (Prometheus text, JSON lines or InfluxDB line protocol)",
     .ctx_size = sizeof(struct exec_ctx), .options = exec_options,
     .load = exec_load, .init = exec_init, .collect = exec_collect,
     .fini = exec_fini);

@@ -1,4 +1,4 @@
-/* test_exec.c: the exec collector through the harness: formats, timeout, exit status, output cap, argv without a shell. */
+/* test_exec.c: the exec collector through the harness: three formats, timeout, exit status, output cap, argv without a shell. */
 #include "plugtest.h"
 #include <signal.h>
 #include "config.h"
@@ -132,6 +132,39 @@ static void test_json(void)
     tp_close(&t);
 }
 
+static void test_influx(void)
+{
+    char yaml[8192];
+    struct tp t;
+    json_t *r;
+
+    snprintf(yaml, sizeof yaml, "command: [%s]\nformat: influx\n",
+             script("influx.sh", "#!/bin/sh\n"
+                    "echo '# a comment'\n"
+                    "echo 'cpu,host=a,region=eu\\ west usage=0.5,busy=t,n=12i,msg=\"x y\" 1465839830100400200'\n"
+                    "echo 'disk\\,x free=1e3'\n"
+                    "echo ''\n"
+                    "echo 'bad,tag value=1'\n"
+                    "echo 'nofields'\n"
+                    "echo 'num v=12abc'\n"
+                    "echo 'mem used=7u'\n"));
+    is_int(exec_open(&t, yaml), PIPIT_OK, "init format=influx");
+    is_int(run(&t), PIPIT_OK, "collect");
+    is_int(json_array_size(t.recs), 5 + 4, "five numeric fields and four of its own");
+    r = tp_find(&t, "cpu.usage", "host", "a", "region", "eu west", NULL);
+    is_num(tp_val(r), 0.5, 0, "float field with escaped space in a tag");
+    is_num(json_number_value(json_object_get(r, "time")), 1465839830100400200.0, 0,
+           "timestamp in nanoseconds");
+    is_num(tp_val(tp_find(&t, "cpu.busy", NULL)), 1, 0, "boolean field as 1");
+    is_num(tp_val(tp_find(&t, "cpu.n", NULL)), 12, 0, "integer field");
+    is_int(tp_count(&t, "cpu.msg", NULL), 0, "string field skipped");
+    is_num(tp_val(tp_find(&t, "disk,x.free", NULL)), 1000, 0, "escaped comma in a measurement");
+    is_num(tp_val(tp_find(&t, "mem.used", NULL)), 7, 0, "unsigned field");
+    is_num(tp_val(tp_find(&t, "exec.malformed_lines", NULL)), 3, 0,
+           "tag without a value, no fields, bad number refused");
+    tp_close(&t);
+}
+
 /* True when pid is gone or a zombie waiting for its reaper. */
 static bool gone(pid_t pid)
 {
@@ -258,6 +291,7 @@ int main(void)
     dir = strdup(tp_tmpdir());
     test_prometheus();
     test_json();
+    test_influx();
     test_timeout();
     test_exit_status();
     test_max_output();
