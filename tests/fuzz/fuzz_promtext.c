@@ -1,4 +1,4 @@
-/* fuzz_promtext.c: libFuzzer target for in_exec's Prometheus text parser (promtext_parse), each record checked with record_check. */
+/* fuzz_promtext.c: libFuzzer target for in_exec's parsers (promtext_parse, influx_parse), each record checked with record_check. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -10,6 +10,7 @@
 #include <string.h>
 #include <pipit/plugin.h>
 #include "buf.h"
+#include "influx.h"
 #include "promtext.h"
 #include "record.h"
 
@@ -62,6 +63,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct promtext_stats st;
 
     if (promtext_parse((const char *)data, size, fuzz_emit, fuzz_error, &c, &st) != PIPIT_OK)
+        return 0;
+    if (st.records != c.records || st.errors != c.errors || st.lines > size + 1)
+        abort();
+    memset(&c, 0, sizeof c);
+    if (influx_parse((const char *)data, size, fuzz_emit, fuzz_error, &c, &st) != PIPIT_OK)
         return 0;
     if (st.records != c.records || st.errors != c.errors || st.lines > size + 1)
         abort();
