@@ -409,6 +409,12 @@ int pipeline_set_store(struct pipeline *pl, const struct wire_encode_opts *opts,
         pl->queued++;
         pl->stats.records_replayed += e.count;
         batches++;
+        /* Also an entry written just before a crash whose append never
+         * returned (so it was never logged as spooled): it is in the spool,
+         * it is delivered, and it is named here. */
+        log_debug("pipeline", "spooled batch seq=%llu kind=%s records=%u entry=%llu "
+                  "(from an earlier run)", (unsigned long long)e.seq,
+                  record_kind_name(e.kind), e.count, (unsigned long long)e.id);
     }
     if (batches) {
         log_info("pipeline", "spool: %llu batches (%llu records) from an earlier run "

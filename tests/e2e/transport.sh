@@ -75,7 +75,9 @@ daemon_log_has() { grep -q -- "$2" "$T/$1.log" 2>/dev/null; }
 # The agent's id (from its state directory).
 the_agent_id() { cat "$T/agent/agent_id" 2>/dev/null; }
 
-# spooled_batches: "seq records" of every batch the agent wrote to its spool.
+# spooled_batches: "seq records" of every batch the agent's spool held: written
+# by it, or found in it at a start (an entry written just before a SIGKILL
+# whose append never returned is found and delivered then).
 spooled_batches() {
     sed -n 's/.*msg="spooled batch seq=\([0-9]*\) kind=metric records=\([0-9]*\) .*/\1 \2/p' \
         "$T/agent.log" | sort -n -u
