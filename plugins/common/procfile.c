@@ -117,3 +117,65 @@ ssize_t procfile_read_at(int dirfd, const char *path, char *buf, size_t size)
     buf[n] = '\0';
     return (ssize_t)n;
 }
+
+/*
+ * Parse one unsigned decimal number at *p after blanks; advance *p past it.
+ * Returns 1 when a number was read, 0 at the end of the line, -1 on
+ * anything else (a sign, a letter, an overflow).
+ */
+int procfile_u64(const char **p, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s == '\n' || *s == '\0') {
+        *p = s;
+        return 0;
+    }
+    if (*s < '0' || *s > '9')
+        return -1;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\0')
+        return -1;
+    *out = v;
+    *p = s;
+    return 1;
+}
+
+/*
+ * Parse a non-negative decimal with an optional fraction ("0.52", "350735.47") at *p,
+ * independently of the C locale. Returns true and advances *p.
+ */
+bool procfile_decimal(const char **p, double *out)
+{
+    static const double pow10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+                                    1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
+                                    1e15, 1e16, 1e17, 1e18 };
+    const char *s = *p;
+    uint64_t m = 0;
+    int digits = 0, frac = 0;
+
+    if (*s < '0' || *s > '9')
+        return false;
+    for (; *s >= '0' && *s <= '9'; s++, digits++)
+        m = m * 10 + (uint64_t)(*s - '0');
+    if (*s == '.') {
+        s++;
+        if (*s < '0' || *s > '9')
+            return false;
+        for (; *s >= '0' && *s <= '9'; s++, digits++, frac++)
+            m = m * 10 + (uint64_t)(*s - '0');
+    }
+    if (digits > 18)
+        return false;                   /* far beyond what the kernel prints */
+    /* One division of two exact values: correctly rounded, like strtod. */
+    *out = (double)m / pow10[frac];
+    *p = s;
+    return true;
+}

@@ -3,6 +3,8 @@
 #define PIPIT_PLUGINS_PROCFILE_H
 
 #include <pipit/plugin.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Compiled into each plugin that uses it; never exported from the .so. */
@@ -14,5 +16,8 @@ PROCFILE_HIDDEN int procfile_read(const struct pipit_api *api, pipit_instance *i
                                   char **buf, size_t *cap, size_t *len);
 PROCFILE_HIDDEN ssize_t procfile_read_at(int dirfd, const char *path, char *buf,
                                          size_t size);
+/* Fields of /proc lines, parsed in place and independently of the locale. */
+PROCFILE_HIDDEN int procfile_u64(const char **p, uint64_t *out);
+PROCFILE_HIDDEN bool procfile_decimal(const char **p, double *out);
 
 #endif

@@ -71,36 +71,6 @@ static int cpu_load(const struct pipit_api *host)
     return PIPIT_OK;
 }
 
-/*
- * Parse one unsigned decimal number at *p after blanks; advance *p past it.
- * Returns 1 when a number was read, 0 at the end of the line, -1 on
- * anything else (a sign, a letter, an overflow).
- */
-static int cpu_u64(const char **p, uint64_t *out)
-{
-    const char *s = *p;
-    uint64_t v = 0;
-
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (*s == '\n' || *s == '\0') {
-        *p = s;
-        return 0;
-    }
-    if (*s < '0' || *s > '9')
-        return -1;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-            return -1;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\0')
-        return -1;
-    *out = v;
-    *p = s;
-    return 1;
-}
-
 /* Parse the columns of a "cpu" line (after its name) into s. */
 static int cpu_parse_states(const char *p, struct cpu_sample *s)
 {
@@ -108,7 +78,7 @@ static int cpu_parse_states(const char *p, struct cpu_sample *s)
     int r;
 
     s->ncols = 0;
-    while ((r = cpu_u64(&p, &v)) == 1) {
+    while ((r = procfile_u64(&p, &v)) == 1) {
         if (s->ncols < CPU_NSTATES)     /* newer kernels may add columns */
             s->v[s->ncols++] = v;
     }
@@ -145,7 +115,7 @@ static int cpu_grow(struct cpu_ctx *ctx, size_t id)
 /* A single number after a keyword ("ctxt 123"), or the first of several. */
 static int cpu_first(const char *p, uint64_t *v, bool *has)
 {
-    if (cpu_u64(&p, v) != 1)
+    if (procfile_u64(&p, v) != 1)
         return PIPIT_EPARSE;
     *has = true;
     return PIPIT_OK;

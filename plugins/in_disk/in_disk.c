@@ -358,33 +358,6 @@ static int disk_collect_filesystems(pipit_instance *ins, struct disk_ctx *ctx,
     return PIPIT_OK;
 }
 
-/* Parse an unsigned decimal after blanks at *p; advance. 1: read, 0: end
- * of line, -1: not a number. */
-static int disk_u64(const char **p, uint64_t *out)
-{
-    const char *s = *p;
-    uint64_t v = 0;
-
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (*s == '\0' || *s == '\n') {
-        *p = s;
-        return 0;
-    }
-    if (*s < '0' || *s > '9')
-        return -1;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-            return -1;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\0')
-        return -1;
-    *out = v;
-    *p = s;
-    return 1;
-}
-
 /*
  * Parse ctx->sbuf (/proc/diskstats: "major minor name" and 11, 15 or 17
  * counters) into ctx->devs, keeping the devices that pass the filters, up
@@ -408,7 +381,7 @@ static int disk_parse_stats(pipit_instance *ins, struct disk_ctx *ctx,
         int r;
 
         lineno++;
-        if (disk_u64(&p, &major) != 1 || disk_u64(&p, &minor) != 1)
+        if (procfile_u64(&p, &major) != 1 || procfile_u64(&p, &minor) != 1)
             goto bad;
         while (*p == ' ' || *p == '\t')
             p++;
@@ -421,7 +394,7 @@ static int disk_parse_stats(pipit_instance *ins, struct disk_ctx *ctx,
         memcpy(tmp.name, name, len);
         tmp.name[len] = '\0';
         tmp.ncols = 0;
-        while ((r = disk_u64(&p, &v)) == 1)
+        while ((r = procfile_u64(&p, &v)) == 1)
             if (tmp.ncols < DISK_NSTATS)    /* newer kernels may add columns */
                 tmp.v[tmp.ncols++] = v;
         if (r < 0 || tmp.ncols < DISK_MINSTATS)

@@ -40,38 +40,6 @@ static int load_load(const struct pipit_api *host)
     return PIPIT_OK;
 }
 
-/*
- * Parse a non-negative decimal with an optional fraction ("0.52") at *p,
- * independently of the C locale. Returns true and advances *p.
- */
-static bool load_decimal(const char **p, double *out)
-{
-    static const double pow10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
-                                    1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
-                                    1e15, 1e16, 1e17, 1e18 };
-    const char *s = *p;
-    uint64_t m = 0;
-    int digits = 0, frac = 0;
-
-    if (*s < '0' || *s > '9')
-        return false;
-    for (; *s >= '0' && *s <= '9'; s++, digits++)
-        m = m * 10 + (uint64_t)(*s - '0');
-    if (*s == '.') {
-        s++;
-        if (*s < '0' || *s > '9')
-            return false;
-        for (; *s >= '0' && *s <= '9'; s++, digits++, frac++)
-            m = m * 10 + (uint64_t)(*s - '0');
-    }
-    if (digits > 18)
-        return false;                   /* far beyond what the kernel prints */
-    /* One division of two exact values: correctly rounded, like strtod. */
-    *out = (double)m / pow10[frac];
-    *p = s;
-    return true;
-}
-
 /* An unsigned integer at *p; advances *p. */
 static bool load_uint(const char **p, uint64_t *out)
 {
@@ -170,7 +138,7 @@ static int load_sample(pipit_instance *ins, struct load_ctx *ctx, double avg[3],
         return procfile_errno((int)-len);
     }
     for (int i = 0; i < 3; i++) {
-        if (!load_decimal(&p, &avg[i]) || *p++ != ' ')
+        if (!procfile_decimal(&p, &avg[i]) || *p++ != ' ')
             goto bad;
     }
     if (!load_uint(&p, runnable) || *p++ != '/' || !load_uint(&p, tasks) ||

@@ -40,38 +40,6 @@ static int uptime_load(const struct pipit_api *host)
     return PIPIT_OK;
 }
 
-/*
- * Parse a non-negative decimal with an optional fraction ("350735.47") at
- * *p, independently of the C locale. Returns true and advances *p.
- */
-static bool uptime_decimal(const char **p, double *out)
-{
-    static const double pow10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
-                                    1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
-                                    1e15, 1e16, 1e17, 1e18 };
-    const char *s = *p;
-    uint64_t m = 0;
-    int digits = 0, frac = 0;
-
-    if (*s < '0' || *s > '9')
-        return false;
-    for (; *s >= '0' && *s <= '9'; s++, digits++)
-        m = m * 10 + (uint64_t)(*s - '0');
-    if (*s == '.') {
-        s++;
-        if (*s < '0' || *s > '9')
-            return false;
-        for (; *s >= '0' && *s <= '9'; s++, digits++, frac++)
-            m = m * 10 + (uint64_t)(*s - '0');
-    }
-    if (digits > 18)
-        return false;                   /* far beyond what the kernel prints */
-    /* One division of two exact values: correctly rounded, like strtod. */
-    *out = (double)m / pow10[frac];
-    *p = s;
-    return true;
-}
-
 /* Read /proc/uptime: "<uptime> <idle>\n", both in seconds. */
 static int uptime_sample(pipit_instance *ins, struct uptime_ctx *ctx,
                          double *up, double *idle)
@@ -83,7 +51,7 @@ static int uptime_sample(pipit_instance *ins, struct uptime_ctx *ctx,
     if (rc != PIPIT_OK)
         return rc;
     p = ctx->buf;
-    if (!uptime_decimal(&p, up) || *p++ != ' ' || !uptime_decimal(&p, idle) ||
+    if (!procfile_decimal(&p, up) || *p++ != ' ' || !procfile_decimal(&p, idle) ||
         (*p != '\n' && *p != '\0')) {
         api->log(ins, PIPIT_LOG_ERROR, "%s: malformed content", ctx->path);
         return PIPIT_EPARSE;
@@ -104,7 +72,7 @@ static int uptime_btime(pipit_instance *ins, struct uptime_ctx *ctx,
     for (p = ctx->buf; *p; p++) {
         if (strncmp(p, "btime ", 6) == 0) {
             p += 6;
-            if (!uptime_decimal(&p, btime) || (*p != '\n' && *p != '\0'))
+            if (!procfile_decimal(&p, btime) || (*p != '\n' && *p != '\0'))
                 break;
             return PIPIT_OK;
         }
