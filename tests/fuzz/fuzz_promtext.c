@@ -1,4 +1,4 @@
-/* fuzz_promtext.c: libFuzzer target for in_exec's parsers (promtext_parse, influx_parse), each record checked with record_check. */
+/* fuzz_promtext.c: libFuzzer target for the Prometheus text parser (plugins/common) and in_exec's influx parser, each record checked with record_check. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

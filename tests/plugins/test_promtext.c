@@ -1,4 +1,4 @@
-/* test_promtext.c: the Prometheus text parser of in_exec, construct by construct, and on node_exporter's output. */
+/* test_promtext.c: the shared Prometheus text parser (plugins/common/promtext.c), construct by construct, and on node_exporter's output. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
