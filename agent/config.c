@@ -108,6 +108,23 @@ struct cfg_node *cfg_new_map(void)
  * an empty string; a NULL value makes a YAML null. Returns the new node
  * (owned by map) or NULL on out of memory or when map is not a map.
  */
+/* Put n (keyed) into map, replacing an entry of the same key. */
+static struct cfg_node *map_put(struct cfg_node *map, struct cfg_node *n)
+{
+    for (size_t i = 0; i < map->nchild; i++) {
+        if (map->child[i]->key && strcmp(map->child[i]->key, n->key) == 0) {
+            cfg_node_free(map->child[i]);
+            map->child[i] = n;
+            return n;
+        }
+    }
+    if (node_append(map, n) != PIPIT_OK) {
+        cfg_node_free(n);
+        return NULL;
+    }
+    return n;
+}
+
 struct cfg_node *cfg_map_set(struct cfg_node *map, const char *key,
                              const char *value)
 {
@@ -120,21 +137,42 @@ struct cfg_node *cfg_map_set(struct cfg_node *map, const char *key,
     n->key = strdup(key);
     n->value = strdup(value ? value : "");
     n->plain = value == NULL;
-    if (!n->key || !n->value)
-        goto fail;
-    for (size_t i = 0; i < map->nchild; i++) {
-        if (map->child[i]->key && strcmp(map->child[i]->key, key) == 0) {
-            cfg_node_free(map->child[i]);
-            map->child[i] = n;
-            return n;
-        }
+    if (!n->key || !n->value) {
+        cfg_node_free(n);
+        return NULL;
     }
-    if (node_append(map, n) != PIPIT_OK)
-        goto fail;
-    return n;
-fail:
-    cfg_node_free(n);
-    return NULL;
+    return map_put(map, n);
+}
+
+struct cfg_node *cfg_map_set_text(struct cfg_node *map, const char *key,
+                                  const char *text, struct diag *d)
+{
+    if (!map || map->type != CFG_MAP || !key || !text)
+        return NULL;
+    if (text[0] != '[' && text[0] != '{')
+        return cfg_map_set(map, key, text);
+
+    size_t len = strlen(text) + 4;
+    char *yaml = malloc(len);
+    if (!yaml)
+        return NULL;
+    snprintf(yaml, len, "v: %s", text);
+    struct cfg_doc *doc = cfg_load_string(yaml, len - 1, key, d);
+    free(yaml);
+    if (!doc)
+        return NULL;
+    struct cfg_node *n = doc->root && doc->root->nchild == 1 ? doc->root->child[0] : NULL;
+    if (n) {
+        doc->root->nchild = 0;          /* n is ours now */
+        free(n->key);
+        n->key = strdup(key);
+    }
+    cfg_free(doc);
+    if (!n || !n->key) {
+        cfg_node_free(n);
+        return NULL;
+    }
+    return map_put(map, n);
 }
 
 const char *cfg_show(const struct cfg_node *n)

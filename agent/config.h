@@ -50,6 +50,10 @@ const struct cfg_node *cfg_get(const struct cfg_node *map, const char *key);
 struct cfg_node *cfg_new_map(void);
 struct cfg_node *cfg_map_set(struct cfg_node *map, const char *key,
                              const char *value);
+/* Like cfg_map_set, but text starting with '[' or '{' is read as a YAML
+ * flow sequence or map ("[a, b]", "{k: v}"); errors go to d. */
+struct cfg_node *cfg_map_set_text(struct cfg_node *map, const char *key,
+                                  const char *text, struct diag *d);
 void cfg_node_free(struct cfg_node *n);
 
 /* The value as it may be shown: "<redacted>" for secrets. */

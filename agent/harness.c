@@ -93,10 +93,12 @@ int harness_open(struct harness *h, const char *path, char **kv, int nkv, FILE *
             goto fail;
         }
         *eq = '\0';
-        struct cfg_node *n = cfg_map_set(map, kv[i], eq + 1);
+        struct cfg_node *n = cfg_map_set_text(map, kv[i], eq + 1, &d);
         *eq = '=';
-        if (!n)
+        if (!n) {
+            diag_print(&d, err);
             goto fail;
+        }
     }
     h->ins = instance_create(&h->host, lp, plugin_role(lp->desc.kinds),
                              lp->desc.name, map, NULL, "command line", NULL, &d);

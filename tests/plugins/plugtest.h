@@ -94,11 +94,11 @@ static inline bool tp_check(json_t *r)
 }
 
 /*
- * Open plugin `name` with options kv ("key=value" strings, NULL-terminated)
- * and run init(). Returns init's status, or PIPIT_EINVAL when the plugin or
+ * Open plugin `name` (or the plugin file at path) with options kv
+ * ("key=value" strings, NULL-terminated) and run init(). Returns init's status, or PIPIT_EINVAL when the plugin or
  * an option was refused (printed on stderr).
  */
-static inline int tp_open(struct tp *t, const char *name, const char *const *kv)
+static inline int tp_open_path(struct tp *t, const char *path, const char *const *kv)
 {
     char *copy[32];
     int n = 0, rc;
@@ -106,7 +106,7 @@ static inline int tp_open(struct tp *t, const char *name, const char *const *kv)
     memset(t, 0, sizeof *t);
     for (; kv && kv[n] && n < 32; n++)
         copy[n] = strdup(kv[n]);
-    rc = harness_open(&t->h, tp_plugin(name), copy, n, stderr);
+    rc = harness_open(&t->h, path, copy, n, stderr);
     for (int i = 0; i < n; i++)
         free(copy[i]);
     if (rc != PIPIT_OK)
@@ -115,22 +115,18 @@ static inline int tp_open(struct tp *t, const char *name, const char *const *kv)
     return harness_init(&t->h);
 }
 
-/*
- * One collection: the records it emitted replace t->recs. Returns the
- * status of collect().
- */
-static inline int tp_run(struct tp *t)
+static inline int tp_open(struct tp *t, const char *name, const char *const *kv)
 {
-    int rc;
+    return tp_open_path(t, tp_plugin(name), kv);
+}
+
+/* Parse what the plugin emitted into t->recs, counting malformed records. */
+static inline void tp__take(struct tp *t)
+{
     char *line, *save = NULL;
 
-    json_decref(t->recs);
-    t->recs = json_array();
-    t->bad = 0;
-    buf_reset(&t->h.out);
-    rc = harness_run(&t->h);
     if (!t->h.out.len)
-        return rc;
+        return;
     for (line = strtok_r(t->h.out.data, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
         json_error_t err;
@@ -147,7 +143,81 @@ static inline int tp_run(struct tp *t)
         }
         json_array_append_new(t->recs, r);
     }
+}
+
+static inline void tp__reset(struct tp *t)
+{
+    json_decref(t->recs);
+    t->recs = json_array();
+    t->bad = 0;
+    buf_reset(&t->h.out);
+}
+
+/*
+ * One collection: the records it emitted replace t->recs. Returns the
+ * status of collect().
+ */
+static inline int tp_run(struct tp *t)
+{
+    tp__reset(t);
+    int rc = harness_run(&t->h);
+    tp__take(t);
     return rc;
+}
+
+static inline int64_t tp__ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline void tp__wake(uv_timer_t *timer)
+{
+    (void)timer;
+}
+
+/*
+ * For plugins driven by the loop (watched fds, timers): run the loop for
+ * up to ms milliseconds, or until done(t) is true after a turn (done may be
+ * NULL), with what was emitted in that time replacing t->recs. Returns the
+ * milliseconds it ran.
+ */
+static inline int64_t tp_pump(struct tp *t, int64_t ms, bool (*done)(struct tp *t))
+{
+    int64_t start = tp__ms(), now = start;
+    uv_timer_t timer;
+
+    tp__reset(t);
+    uv_timer_init(&t->h.loop, &timer);
+    while (now - start < ms) {
+        uv_timer_start(&timer, tp__wake, (uint64_t)(ms - (now - start)), 0);
+        uv_run(&t->h.loop, UV_RUN_ONCE);
+        instance_handoff(t->h.ins);
+        now = tp__ms();
+        if (done) {
+            json_decref(t->recs);
+            t->recs = json_array();
+            t->bad = 0;
+            char *copy = strndup(t->h.out.data ? t->h.out.data : "", t->h.out.len);
+            struct buf keep = t->h.out;
+            t->h.out.data = copy;
+            tp__take(t);
+            free(copy);
+            t->h.out = keep;
+            if (done(t))
+                break;
+        }
+    }
+    uv_timer_stop(&timer);
+    uv_close((uv_handle_t *)&timer, NULL);
+    uv_run(&t->h.loop, UV_RUN_NOWAIT);
+    json_decref(t->recs);
+    t->recs = json_array();
+    t->bad = 0;
+    tp__take(t);
+    return now - start;
 }
 
 static inline void tp_close(struct tp *t)

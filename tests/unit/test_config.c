@@ -521,6 +521,22 @@ static void test_hand_made(void)
     ok(m->nchild == 44 && strcmp(cfg_get(m, "k39")->value, "k39") == 0,
        "many keys");
     ok(cfg_map_set(NULL, "a", "b") == NULL, "cfg_map_set(NULL) fails");
+
+    struct diag d;
+    diag_init(&d);
+    n = cfg_map_set_text(m, "urls", "[\"http://a:1/x?b=1\", c]", &d);
+    ok(n && n->type == CFG_SEQ && n->nchild == 2 && strcmp(n->key, "urls") == 0 &&
+       strcmp(n->child[0]->value, "http://a:1/x?b=1") == 0 &&
+       strcmp(n->child[1]->value, "c") == 0, "cfg_map_set_text reads a flow sequence");
+    n = cfg_map_set_text(m, "env", "{A: 1, B: two}", &d);
+    ok(n && n->type == CFG_MAP && n->nchild == 2 && cfg_get(m, "env") == n &&
+       strcmp(cfg_get(n, "B")->value, "two") == 0, "and a flow map");
+    n = cfg_map_set_text(m, "regex", "^(?<a>\\w+): #x", &d);
+    ok(n && n->type == CFG_SCALAR && strcmp(n->value, "^(?<a>\\w+): #x") == 0,
+       "other text stays one scalar, as written");
+    ok(cfg_map_set_text(m, "bad", "[a, b", &d) == NULL && d.count > 0,
+       "an unclosed sequence is an error");
+    diag_free(&d);
     cfg_node_free(m);
     cfg_node_free(NULL);
     cfg_free(NULL);

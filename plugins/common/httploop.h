@@ -1,0 +1,76 @@
+/* httploop.h: libcurl's multi interface driven by the pipit loop, for the plugins that speak HTTP. */
+#ifndef PIPIT_PLUGINS_HTTPLOOP_H
+#define PIPIT_PLUGINS_HTTPLOOP_H
+
+#include <pipit/plugin.h>
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * One driver per plugin instance, made in init() and freed in fini(), on the
+ * loop thread. Transfers run concurrently on curl's non-blocking sockets,
+ * which the driver hands to api->watch_fd(); curl's timeouts and the
+ * plugin's own periodic tick share the instance's one timer
+ * (api->timer_start), so a plugin that uses the driver must not call
+ * timer_start()/watch_fd() itself.
+ *
+ * A transfer is a CURL easy handle the plugin made and configured (URL,
+ * timeouts, TLS, headers). The driver sets its write callback, private
+ * pointer and error buffer, collects the body up to a cap, and calls the
+ * plugin's done callback once, on the loop thread, when it ends; the easy
+ * handle then belongs to the plugin again (to read curl_easy_getinfo() and
+ * curl_easy_header() from, to reuse or to clean up).
+ */
+
+/* Compiled into each plugin that uses it; never exported from the .so. */
+#define HTTPLOOP_HIDDEN __attribute__((visibility("hidden")))
+
+struct httploop;
+
+/* The outcome of one transfer; valid during the done callback only. */
+struct httploop_result {
+    CURLcode code;              /* CURLE_OK when a response arrived */
+    long status;                /* HTTP status, 0 when none arrived */
+    const char *error;          /* why it failed (curl's words), "" when OK */
+    const char *body;           /* the body, NUL-terminated, never NULL */
+    size_t body_len;
+    bool too_large;             /* the body passed the cap: code is
+                                 * CURLE_WRITE_ERROR and body is cut */
+    double seconds;             /* wall time from start to end */
+};
+
+typedef void (*httploop_done_fn)(void *arg, CURL *easy,
+                                 const struct httploop_result *res);
+typedef void (*httploop_tick_fn)(void *arg);
+
+/* Once per process, from the plugin's load(): curl_global_init. */
+HTTPLOOP_HIDDEN int httploop_global_init(const struct pipit_api *api);
+
+/* A driver for ins; NULL when out of memory or curl refused (logged). */
+HTTPLOOP_HIDDEN struct httploop *httploop_new(const struct pipit_api *api,
+                                              pipit_instance *ins);
+
+/* Abort what is running (done callbacks are not called; each easy handle
+ * is handed to abandon(), which may be NULL, to be freed by the plugin)
+ * and free the driver. */
+HTTPLOOP_HIDDEN void httploop_free(struct httploop *hl,
+                                   void (*abandon)(void *arg, CURL *easy));
+
+/* Call tick(arg) first_ms from now and then every every_ms (0: once);
+ * ticks missed while the loop was busy are skipped, not bunched. */
+HTTPLOOP_HIDDEN int httploop_tick(struct httploop *hl, uint64_t first_ms,
+                                  uint64_t every_ms, httploop_tick_fn tick,
+                                  void *arg);
+
+/* Start a transfer; its body is kept up to max_body bytes. PIPIT_OK, or an
+ * error when curl refused the handle (done is then not called). */
+HTTPLOOP_HIDDEN int httploop_start(struct httploop *hl, CURL *easy,
+                                   size_t max_body, httploop_done_fn done,
+                                   void *arg);
+
+/* Transfers started and not ended yet. */
+HTTPLOOP_HIDDEN unsigned httploop_running(const struct httploop *hl);
+
+#endif
