@@ -35,7 +35,7 @@ int cmd_check(int argc, char **argv)
         case 'P': plugin_dir = optarg; break;
         case 'q': quiet = true; break;
         case 'h':
-            printf("usage: pipit check [-c FILE] [--plugin-dir DIR] [-q]\n"
+            printf("usage: pipit check [-c|--config FILE] [--plugin-dir DIR] [-q|--quiet]\n"
                    "Validate FILE as pipitd would; exit 0 if valid, 1 if not.\n");
             return 0;
         default:

@@ -57,9 +57,56 @@ static void print_range(FILE *f, const struct pipit_option *o)
     fprintf(f, " (%s to %s)", lo, hi);
 }
 
-/* One table, as a Markdown table or as plain lines. */
-static void print_table(FILE *f, const struct pipit_option *opts, bool md)
+/* How the keys are printed: plain lines, Markdown, or roff for pipit.yaml(5). */
+enum out_fmt { FMT_TEXT, FMT_MARKDOWN, FMT_MAN };
+
+/* Text as roff: backslashes escaped, no line taken for a request. */
+static void roff(FILE *f, const char *s)
 {
+    if (*s == '.' || *s == '\'')
+        fputs("\\&", f);
+    for (; *s; s++) {
+        if (*s == '\\')
+            fputs("\\e", f);
+        else if (*s == '-')
+            fputs("\\-", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+/* One key of a table as a roff tagged paragraph. */
+static void print_man_key(FILE *f, const struct pipit_option *o)
+{
+    const char *def = shown_default(o);
+
+    fprintf(f, ".TP\n.B ");
+    roff(f, o->name);
+    fprintf(f, "\n(%s", opt_type_name(o->type));
+    if (o->flags & PIPIT_OPT_REQUIRED) {
+        fprintf(f, ", required");
+    } else if (*def) {
+        fprintf(f, ", default ");
+        roff(f, def);
+    }
+    fprintf(f, ")\n");
+    roff(f, o->help ? o->help : "");
+    if (o->flags & PIPIT_OPT_SECRET)
+        fprintf(f, " (secret: never printed)");
+    print_range(f, o);
+    fprintf(f, "\n");
+}
+
+/* One table, as a Markdown table, roff, or plain lines. */
+static void print_table(FILE *f, const struct pipit_option *opts, enum out_fmt fmt)
+{
+    bool md = fmt == FMT_MARKDOWN;
+
+    if (fmt == FMT_MAN) {
+        for (const struct pipit_option *o = opts; o && o->name; o++)
+            print_man_key(f, o);
+        return;
+    }
     if (md) {
         fprintf(f, "| key | type | default | meaning |\n|---|---|---|---|\n");
     }
@@ -82,12 +129,33 @@ static void print_table(FILE *f, const struct pipit_option *opts, bool md)
     }
 }
 
-static void heading(FILE *f, bool md, int level, const char *text)
+static void heading(FILE *f, enum out_fmt fmt, int level, const char *text)
 {
-    if (md)
+    if (fmt == FMT_MARKDOWN) {
         fprintf(f, "\n%.*s %s\n\n", level, "####", text);
-    else
+    } else if (fmt == FMT_MAN) {
+        fprintf(f, "%s ", level <= 2 ? ".SH" : ".SS");
+        for (const char *s = text; *s; s++)     /* no Markdown quotes */
+            if (*s != '`')
+                fputc(*s, f);
+        fputc('\n', f);
+    } else {
         fprintf(f, "\n%s\n", text);
+    }
+}
+
+/* A line of prose under a heading. */
+static void para(FILE *f, enum out_fmt fmt, const char *text)
+{
+    if (fmt == FMT_MAN) {
+        fputs(".PP\n", f);
+        for (const char *s = text; *s; s++)
+            if (*s != '`')
+                fputc(*s, f);
+        fputc('\n', f);
+    } else {
+        fprintf(f, "%s%s\n", fmt == FMT_MARKDOWN ? "" : "  ", text);
+    }
 }
 
 static int by_name(const void *a, const void *b)
@@ -96,7 +164,7 @@ static int by_name(const void *a, const void *b)
 }
 
 /* Every plugin file in dir, loaded with the loader's checks, in name order. */
-static int print_plugins(FILE *f, const char *dir, bool md)
+static int print_plugins(FILE *f, const char *dir, enum out_fmt fmt)
 {
     char **names = NULL, why[1024];
     size_t n = 0, cap = 0;
@@ -138,13 +206,17 @@ static int print_plugins(FILE *f, const char *dir, bool md)
                            (p->kinds & PIPIT_OUTPUT) ? "output" : "action";
         snprintf(title, sizeof title, "%s `%s` (%s, %s)", kind, p->name, names[i],
                  p->version);
-        heading(f, md, 3, title);
-        if (p->description)
-            fprintf(f, "%s\n%s", p->description, md ? "\n" : "");
+        heading(f, fmt, 3, title);
+        if (p->description) {
+            if (fmt == FMT_MAN)
+                para(f, fmt, p->description);
+            else
+                fprintf(f, "%s\n%s", p->description, fmt == FMT_MARKDOWN ? "\n" : "");
+        }
         if (p->options && p->options->name)
-            print_table(f, p->options, md);
+            print_table(f, p->options, fmt);
         else
-            fprintf(f, "%sNo options of its own.\n", md ? "" : "  ");
+            para(f, fmt, "No options of its own.");
         free(names[i]);
     }
     free(names);
@@ -153,13 +225,14 @@ static int print_plugins(FILE *f, const char *dir, bool md)
 
 /*
  * Print the keys of every host section and of every plugin in the plugin
- * directory: as text, or as the Markdown of docs/configuration.md's
- * reference (--markdown).
+ * directory: as text, as the Markdown of docs/configuration.md's reference
+ * (--markdown), or as the roff of the reference in pipit.yaml(5) (--man).
  */
 int cmd_options(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "markdown", no_argument, NULL, 'm' },
+        { "man", no_argument, NULL, 'M' },
         { "plugin-dir", required_argument, NULL, 'P' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -172,16 +245,17 @@ int cmd_options(int argc, char **argv)
         { "spool", settings_spool_options },
     };
     const char *dir = PIPIT_PLUGIN_DIR;
-    bool md = false;
+    enum out_fmt fmt = FMT_TEXT;
     int c;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "mh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'm': md = true; break;
+        case 'm': fmt = FMT_MARKDOWN; break;
+        case 'M': fmt = FMT_MAN; break;
         case 'P': dir = optarg; break;
         case 'h':
-            printf("usage: pipit options [--markdown] [--plugin-dir DIR]\n"
+            printf("usage: pipit options [--markdown | --man] [--plugin-dir DIR]\n"
                    "Print every configuration key: host sections, then each plugin.\n");
             return 0;
         default:
@@ -190,23 +264,22 @@ int cmd_options(int argc, char **argv)
     }
     log_setup(stderr, LOG_FMT_LOGFMT, PIPIT_LOG_ERROR);
     FILE *f = stdout;
-    if (md)
+    if (fmt == FMT_MARKDOWN)
         fprintf(f, "<!-- generated by `pipit options --markdown`; do not edit -->\n");
-    heading(f, md, 2, "Host sections");
+    heading(f, fmt, 2, "Host sections");
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
         char title[64];
         snprintf(title, sizeof title, "`%s:`", sections[i].name);
-        heading(f, md, 3, title);
-        print_table(f, sections[i].opts, md);
+        heading(f, fmt, 3, title);
+        print_table(f, sections[i].opts, fmt);
     }
-    heading(f, md, 3, "Keys of every `inputs:` entry");
-    fprintf(f, "%s`plugin` (required), `name`, `interval`; then the plugin's own keys.\n",
-            md ? "" : "  ");
-    heading(f, md, 3, "Keys of every `outputs:` entry");
-    fprintf(f, "%s`plugin` (required), `name`, `kinds` (list of metric, log, cost, "
-            "event); then the plugin's own keys.\n", md ? "" : "  ");
-    heading(f, md, 2, "Plugins");
-    int st = print_plugins(f, dir, md);
+    heading(f, fmt, 3, "Keys of every `inputs:` entry");
+    para(f, fmt, "`plugin` (required), `name`, `interval`; then the plugin's own keys.");
+    heading(f, fmt, 3, "Keys of every `outputs:` entry");
+    para(f, fmt, "`plugin` (required), `name`, `kinds` (list of metric, log, cost, "
+         "event); then the plugin's own keys.");
+    heading(f, fmt, 2, "Plugins");
+    int st = print_plugins(f, dir, fmt);
     loader_reset();
     return st;
 }

@@ -15,7 +15,8 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: pipit plugin-test PLUGIN.so [key=value...] [-n RUNS] [-i INTERVAL]\n"
+        "usage: pipit plugin-test PLUGIN.so [key=value...] [-n|--runs RUNS]\n"
+        "                         [-i|--interval INTERVAL] [-l|--log-level LEVEL]\n"
         "\n"
         "Load PLUGIN.so with the loader's checks, apply the options, run init(),\n"
         "then:\n"

@@ -1,0 +1,60 @@
+# bash completion for pipit(1) and pipitd(8).
+
+_pipit_plugins() {
+    # Plugin files: the installed directory, or paths as typed.
+    local dir
+    for dir in /usr/lib/pipit/plugins /usr/local/lib/pipit/plugins; do
+        [ -d "$dir" ] && COMPREPLY+=($(compgen -W "$(cd "$dir" && echo *.so)" -- "$1"))
+    done
+    COMPREPLY+=($(compgen -f -X '!*.so' -- "$1") $(compgen -d -- "$1"))
+}
+
+_pipit() {
+    local cur prev cmd
+    cur=${COMP_WORDS[COMP_CWORD]}
+    prev=${COMP_WORDS[COMP_CWORD-1]}
+    COMPREPLY=()
+    if [ "$COMP_CWORD" -eq 1 ]; then
+        COMPREPLY=($(compgen -W "check plugin-test decode options version help --version --help" -- "$cur"))
+        return
+    fi
+    cmd=${COMP_WORDS[1]}
+    case $prev in
+    -c|--config) COMPREPLY=($(compgen -f -X '!*.y*ml' -- "$cur") $(compgen -d -- "$cur")); return ;;
+    --plugin-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+    -k|--key-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    -l|--log-level) COMPREPLY=($(compgen -W "error warn info debug trace" -- "$cur")); return ;;
+    -n|--runs|-i|--interval|-m|--max-bytes) return ;;
+    esac
+    case $cmd in
+    check) COMPREPLY=($(compgen -W "-c --config -q --quiet --plugin-dir --help" -- "$cur")) ;;
+    plugin-test)
+        if [[ $cur == -* ]]; then
+            COMPREPLY=($(compgen -W "-n --runs -i --interval -l --log-level --help" -- "$cur"))
+        else
+            _pipit_plugins "$cur"
+        fi ;;
+    decode)
+        if [[ $cur == -* ]]; then
+            COMPREPLY=($(compgen -W "-k --key-file -s --require-signature -H --header
+                --header-only -m --max-bytes --help" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -f -- "$cur"))
+        fi ;;
+    options) COMPREPLY=($(compgen -W "--markdown --man --plugin-dir --help" -- "$cur")) ;;
+    esac
+}
+
+_pipitd() {
+    local cur prev
+    cur=${COMP_WORDS[COMP_CWORD]}
+    prev=${COMP_WORDS[COMP_CWORD-1]}
+    case $prev in
+    -c|--config) COMPREPLY=($(compgen -f -X '!*.y*ml' -- "$cur") $(compgen -d -- "$cur")); return ;;
+    --plugin-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+    esac
+    COMPREPLY=($(compgen -W "-c --config --plugin-dir -t --check -V --version -h --help" -- "$cur"))
+}
+
+complete -F _pipit pipit
+complete -F _pipitd pipitd
