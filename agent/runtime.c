@@ -7,6 +7,7 @@
 #include <uv.h>
 #include "errors.h"
 #include "identity.h"
+#include "privileges.h"
 #include "instance.h"
 #include "log.h"
 #include "pipeline.h"
@@ -509,7 +510,12 @@ int runtime_run(struct agent_conf *conf, const struct runtime_options *opt)
     uv_timer_init(&rt->loop, &rt->drain_timer);
     rt->drain_timer.data = rt;
 
-    if (start_generation(rt, conf) != PIPIT_OK) {
+    int rc = start_generation(rt, conf);
+    if (rc == PIPIT_OK && conf->agent.user && *conf->agent.user) {
+        const char *dirs[] = { rt->state_dir, rt->spool_dir };
+        rc = privileges_drop(conf->agent.user, dirs, rt->spool_dir ? 2 : 1);
+    }
+    if (rc != PIPIT_OK) {
         rt->exit_code = 1;
         if (rt->gen)
             end_generation(rt);

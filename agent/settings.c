@@ -7,6 +7,7 @@
 #include "log.h"
 #include "record.h"
 #include "settings.h"
+#include "privileges.h"
 #include "wire.h"
 
 #ifndef PIPIT_PLUGIN_DIR
@@ -34,6 +35,9 @@ const struct pipit_option settings_agent_options[] = {
     PIPIT_OPT_DURATION("shutdown_timeout", "10s", 0, 3600000, struct agent_settings,
                        shutdown_timeout_ms,
                        "How long stop and reload wait for outputs to take what is in flight"),
+    PIPIT_OPT_STRING("user", NULL, struct agent_settings, user,
+                     "Started as root, run as this user once the inputs and outputs are "
+                     "started and the state directory is handed to it (default: stay)"),
     PIPIT_OPT_END
 };
 
@@ -374,6 +378,12 @@ struct agent_conf *settings_load(const char *path, const char *plugin_dir,
             diag_add(d, c->file, key_line(root, "log_format"), "agent.log_format",
                      "unknown format \"%s\" (expected logfmt or json)",
                      c->agent.log_format);
+        uid_t uid;
+        gid_t gid;
+        char why[512];
+        if (c->agent.user && *c->agent.user &&
+            privileges_lookup(c->agent.user, &uid, &gid, why, sizeof why) != PIPIT_OK)
+            diag_add(d, c->file, key_line(root, "user"), "agent.user", "%s", why);
         if (!*c->agent.state_dir || c->agent.state_dir[0] != '/')
             diag_add(d, c->file, key_line(root, "state_dir"), "agent.state_dir", "must be an absolute path");
         const char *pdir = plugin_dir ? plugin_dir : c->agent.plugin_dir;

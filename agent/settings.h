@@ -20,6 +20,7 @@ struct agent_settings {                 /* the `agent:` section */
     int64_t interval_ms;                /* default collector interval */
     int64_t jitter_ms;                  /* max random delay of a first collection */
     int64_t shutdown_timeout_ms;        /* bound on draining at exit/reload */
+    const char *user;                   /* run as this user after start; NULL: stay */
 };
 
 struct batch_settings {                 /* the `batch:` section */

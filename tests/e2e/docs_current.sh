@@ -19,7 +19,7 @@ tail -n +2 "$T/gen.md" | sed "s#$PIPIT_PREFIX/#/usr/local/#g" >"$T/gen.body"
 if diff -u "$T/doc.md" "$T/gen.body" >"$T/diff"; then
     ok 0 "docs/configuration.md is current"
 else
-    ok 1 "docs/configuration.md is current (regenerate it: pipit options --markdown)"
+    ok 1 "docs/configuration.md is current (regenerate it: make update-docs)"
     sed 's/^/#   /' "$T/diff" | head -40
 fi
 
