@@ -1,0 +1,308 @@
+/* cost_sample.c: the host measurements the cost input prices, read from procfs and statvfs. */
+#define _GNU_SOURCE
+#include "cost_sample.h"
+#include "decimal.h"
+#include "procfile.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#define COST_FILE_MAX (64u << 20)       /* refuse a file larger than this */
+#define COST_ITEMS_MAX 4096             /* interfaces or filesystems per reading */
+
+/* Read the file at path into s->buf, NUL-terminated. */
+static int cost_read(const struct pipit_api *api, pipit_instance *ins,
+                     const char *path, struct cost_sample *s)
+{
+    return procfile_read(api, ins, path, COST_FILE_MAX, 8192, &s->buf, &s->bufcap, NULL);
+}
+
+static int cost_malformed(const struct pipit_api *api, pipit_instance *ins,
+                          const char *path, unsigned lineno, const char *what)
+{
+    api->log(ins, PIPIT_LOG_ERROR, "%s:%u: %s", path, lineno, what);
+    return PIPIT_EPARSE;
+}
+
+/* The next line of a buffer: NUL-terminates it in place and returns it, or
+ * NULL at the end. *pos moves past it. */
+static char *cost_next_line(char *buf, size_t *pos)
+{
+    char *line = buf + *pos, *nl;
+
+    if (!*line)
+        return NULL;
+    nl = strchr(line, '\n');
+    if (nl) {
+        *nl = '\0';
+        *pos = (size_t)(nl + 1 - buf);
+    } else {
+        *pos += strlen(line);
+    }
+    return line;
+}
+
+/* An item for name (or NULL when COST_ITEMS_MAX are taken). */
+static struct cost_item *cost_item_add(struct cost_item **v, size_t *n, size_t *alloc,
+                                       const char *name, size_t len)
+{
+    if (*n == COST_ITEMS_MAX || len >= COST_NAME_MAX)
+        return NULL;
+    if (*n == *alloc) {
+        size_t na = *alloc ? *alloc * 2 : 16;
+        struct cost_item *nv = realloc(*v, na * sizeof *nv);
+
+        if (!nv)
+            return NULL;
+        *v = nv;
+        *alloc = na;
+    }
+    struct cost_item *it = &(*v)[(*n)++];
+    memcpy(it->name, name, len);
+    it->name[len] = '\0';
+    it->a = it->b = 0;
+    return it;
+}
+
+/* /proc/uptime: "350735.47 234388.90", seconds since boot first. */
+static int cost_read_uptime(const struct pipit_api *api, pipit_instance *ins,
+                            const char *path, struct cost_sample *s)
+{
+    int64_t cs;
+    int rc = cost_read(api, ins, path, s);
+
+    if (rc != PIPIT_OK)
+        return rc;
+    size_t len = strcspn(s->buf, " \n");
+    if (decimal_parse(s->buf, len, 2, DECIMAL_ROUND, &cs) != DECIMAL_OK || cs < 0)
+        return cost_malformed(api, ins, path, 1, "no uptime in seconds");
+    s->uptime_cs = (uint64_t)cs;
+    return PIPIT_OK;
+}
+
+/* /proc/stat, line "cpu  user nice system idle iowait irq softirq steal ...":
+ * busy is all but idle and iowait (guest time is inside user already). */
+static int cost_read_cpu(const struct pipit_api *api, pipit_instance *ins,
+                         const char *path, struct cost_sample *s)
+{
+    int rc = cost_read(api, ins, path, s);
+    size_t pos = 0;
+    unsigned lineno = 0;
+    char *line;
+
+    if (rc != PIPIT_OK)
+        return rc;
+    while ((line = cost_next_line(s->buf, &pos)) != NULL) {
+        uint64_t v[8] = { 0 }, busy = 0;
+        const char *p = line + 4;
+        int n = 0, r;
+
+        lineno++;
+        if (strncmp(line, "cpu ", 4) != 0)
+            continue;
+        while (n < 8 && (r = procfile_u64(&p, &v[n])) == 1)
+            n++;
+        if (n < 4 || (n < 8 && r < 0))
+            return cost_malformed(api, ins, path, lineno, "malformed cpu line");
+        for (int i = 0; i < 8; i++)
+            if (i != 3 && i != 4 && __builtin_add_overflow(busy, v[i], &busy))
+                return cost_malformed(api, ins, path, lineno, "cpu time overflows");
+        s->cpu_busy_ticks = busy;
+        return PIPIT_OK;
+    }
+    return cost_malformed(api, ins, path, lineno, "no \"cpu\" line");
+}
+
+/* /proc/meminfo: used = MemTotal - MemAvailable (kernels before 3.14, which
+ * lack MemAvailable: MemFree + Buffers + Cached), in bytes. */
+static int cost_read_memory(const struct pipit_api *api, pipit_instance *ins,
+                            const char *path, struct cost_sample *s)
+{
+    static const char *const keys[] = { "MemTotal:", "MemAvailable:", "MemFree:",
+                                        "Buffers:", "Cached:" };
+    uint64_t kb[5] = { 0 };
+    bool seen[5] = { false };
+    int rc = cost_read(api, ins, path, s);
+    size_t pos = 0;
+    unsigned lineno = 0;
+    char *line;
+
+    if (rc != PIPIT_OK)
+        return rc;
+    while ((line = cost_next_line(s->buf, &pos)) != NULL) {
+        lineno++;
+        for (int k = 0; k < 5; k++) {
+            size_t klen = strlen(keys[k]);
+            const char *p = line + klen;
+            if (strncmp(line, keys[k], klen) != 0)
+                continue;
+            if (procfile_u64(&p, &kb[k]) != 1)
+                return cost_malformed(api, ins, path, lineno, "malformed value");
+            seen[k] = true;
+        }
+    }
+    uint64_t avail = seen[1] ? kb[1] : kb[2] + kb[3] + kb[4];
+    if (!seen[0] || (!seen[1] && !seen[2]))
+        return cost_malformed(api, ins, path, lineno, "no MemTotal or MemAvailable");
+    if (kb[0] > UINT64_MAX / 1024)
+        return cost_malformed(api, ins, path, lineno, "MemTotal out of range");
+    s->mem_used_bytes = avail < kb[0] ? (kb[0] - avail) * 1024 : 0;
+    return PIPIT_OK;
+}
+
+static bool cost_match_any(const struct pipit_strlist *l, const char *s)
+{
+    for (size_t i = 0; l && i < l->count; i++)
+        if (fnmatch(l->items[i], s, 0) == 0)
+            return true;
+    return false;
+}
+
+static bool cost_in_list(const struct pipit_strlist *l, const char *s)
+{
+    for (size_t i = 0; i < l->count; i++)
+        if (strcmp(l->items[i], s) == 0)
+            return true;
+    return false;
+}
+
+/* /proc/net/dev: two header lines, then "name: 8 receive and 8 transmit
+ * columns"; bytes are the first column of each. */
+static int cost_read_net(const struct pipit_api *api, pipit_instance *ins,
+                         const struct cost_source *src, const char *path,
+                         struct cost_sample *s)
+{
+    int rc = cost_read(api, ins, path, s);
+    size_t pos = 0;
+    unsigned lineno = 0;
+    char *line;
+
+    if (rc != PIPIT_OK)
+        return rc;
+    s->nifs = 0;
+    while ((line = cost_next_line(s->buf, &pos)) != NULL) {
+        uint64_t v[16];
+        char *name = line, *colon;
+        const char *p;
+
+        if (++lineno <= 2) {
+            if (!strchr(line, '|'))
+                return cost_malformed(api, ins, path, lineno, "not the header of net/dev");
+            continue;
+        }
+        name += strspn(name, " \t");
+        colon = strchr(name, ':');
+        if (!colon || colon == name)
+            return cost_malformed(api, ins, path, lineno, "no interface name");
+        *colon = '\0';
+        p = colon + 1;
+        for (int k = 0; k < 16; k++)
+            if (procfile_u64(&p, &v[k]) != 1)
+                return cost_malformed(api, ins, path, lineno, "malformed counters");
+        if ((src->include->count && !cost_match_any(src->include, name)) ||
+            cost_match_any(src->exclude, name))
+            continue;
+        struct cost_item *it = cost_item_add(&s->ifs, &s->nifs, &s->ifs_alloc, name,
+                                             strlen(name));
+        if (!it)
+            return cost_malformed(api, ins, path, lineno, "too many interfaces or "
+                                  "a name too long");
+        it->a = v[0];
+        it->b = v[8];
+    }
+    if (lineno < 2)
+        return cost_malformed(api, ins, path, lineno, "not the header of net/dev");
+    return PIPIT_OK;
+}
+
+/* Used bytes of each configured filesystem, from statvfs(). */
+static int cost_read_statvfs(const struct pipit_api *api, pipit_instance *ins,
+                             const struct cost_source *src, struct cost_sample *s)
+{
+    for (size_t i = 0; i < src->filesystems->count; i++) {
+        const char *mp = src->filesystems->items[i];
+        struct statvfs st;
+        char ebuf[128];
+
+        if (statvfs(mp, &st) != 0) {
+            int e = errno;
+            api->log(ins, PIPIT_LOG_ERROR, "cannot statvfs %s: %s", mp,
+                     strerror_r(e, ebuf, sizeof ebuf));
+            return procfile_errno(e);
+        }
+        struct cost_item *it = cost_item_add(&s->fs, &s->nfs, &s->fs_alloc, mp, strlen(mp));
+        if (!it)
+            return PIPIT_ENOMEM;
+        it->a = (uint64_t)(st.f_blocks - st.f_bfree) * st.f_frsize;
+    }
+    return PIPIT_OK;
+}
+
+/* The test hook: "mountpoint used_bytes" lines stand for statvfs(); every
+ * configured filesystem must have its line. */
+static int cost_read_fs_file(const struct pipit_api *api, pipit_instance *ins,
+                             const struct cost_source *src, struct cost_sample *s)
+{
+    int rc = cost_read(api, ins, src->fs_usage_file, s);
+    size_t pos = 0;
+    unsigned lineno = 0;
+    char *line;
+
+    if (rc != PIPIT_OK)
+        return rc;
+    while ((line = cost_next_line(s->buf, &pos)) != NULL) {
+        size_t len = strcspn(line, " \t");
+        const char *p = line + len;
+        uint64_t used;
+
+        lineno++;
+        if (len == 0 || procfile_u64(&p, &used) != 1)
+            return cost_malformed(api, ins, src->fs_usage_file, lineno,
+                                  "expected \"mountpoint used_bytes\"");
+        line[len] = '\0';
+        if (!cost_in_list(src->filesystems, line))
+            continue;
+        struct cost_item *it = cost_item_add(&s->fs, &s->nfs, &s->fs_alloc, line, len);
+        if (!it)
+            return PIPIT_ENOMEM;
+        it->a = used;
+    }
+    if (s->nfs != src->filesystems->count)
+        return cost_malformed(api, ins, src->fs_usage_file, lineno,
+                              "a configured filesystem has no line");
+    return PIPIT_OK;
+}
+
+int cost_sample_read(const struct pipit_api *api, pipit_instance *ins,
+                     const struct cost_source *src, struct cost_sample *s)
+{
+    char path[4096];
+    int rc;
+
+#define COST_PATH(rel) \
+    (snprintf(path, sizeof path, "%s/" rel, src->proc_path) < (int)sizeof path ? path : "")
+    if ((rc = cost_read_uptime(api, ins, COST_PATH("uptime"), s)) != PIPIT_OK ||
+        (rc = cost_read_cpu(api, ins, COST_PATH("stat"), s)) != PIPIT_OK ||
+        (rc = cost_read_memory(api, ins, COST_PATH("meminfo"), s)) != PIPIT_OK ||
+        (rc = cost_read_net(api, ins, src, COST_PATH("net/dev"), s)) != PIPIT_OK)
+        return rc;
+#undef COST_PATH
+    s->nfs = 0;
+    if (src->fs_usage_file)
+        return cost_read_fs_file(api, ins, src, s);
+    return cost_read_statvfs(api, ins, src, s);
+}
+
+void cost_sample_free(struct cost_sample *s)
+{
+    free(s->ifs);
+    free(s->fs);
+    free(s->buf);
+    s->ifs = s->fs = NULL;
+    s->buf = NULL;
+    s->nifs = s->nfs = s->ifs_alloc = s->fs_alloc = s->bufcap = 0;
+}
