@@ -14,36 +14,49 @@
 #define COST_FILE_MAX (64u << 20)       /* refuse a file larger than this */
 #define COST_ITEMS_MAX 4096             /* interfaces or filesystems per reading */
 
-/* Read the file at path into s->buf, NUL-terminated. */
-static int cost_read(const struct pipit_api *api, pipit_instance *ins,
-                     const char *path, struct cost_sample *s)
+/* A file read whole into the sample's buffer and walked line by line;
+ * errors name its path and the line. */
+struct cost_file {
+    const struct pipit_api *api;
+    pipit_instance *ins;
+    const char *path;
+    char *buf;
+    size_t pos;
+    unsigned lineno;                    /* of the last line returned */
+};
+
+static int cost_file_open(struct cost_file *f, const struct pipit_api *api,
+                          pipit_instance *ins, const char *path, struct cost_sample *s)
 {
-    return procfile_read(api, ins, path, COST_FILE_MAX, 8192, &s->buf, &s->bufcap, NULL);
+    int rc = procfile_read(api, ins, path, COST_FILE_MAX, 8192, &s->buf, &s->bufcap, NULL);
+
+    *f = (struct cost_file){ .api = api, .ins = ins, .path = path, .buf = s->buf };
+    return rc;
 }
 
-static int cost_malformed(const struct pipit_api *api, pipit_instance *ins,
-                          const char *path, unsigned lineno, const char *what)
+/* The next line, NUL-terminated in place, or NULL at the end. */
+static char *cost_file_line(struct cost_file *f)
 {
-    api->log(ins, PIPIT_LOG_ERROR, "%s:%u: %s", path, lineno, what);
-    return PIPIT_EPARSE;
-}
-
-/* The next line of a buffer: NUL-terminates it in place and returns it, or
- * NULL at the end. *pos moves past it. */
-static char *cost_next_line(char *buf, size_t *pos)
-{
-    char *line = buf + *pos, *nl;
+    char *line = f->buf + f->pos, *nl;
 
     if (!*line)
         return NULL;
+    f->lineno++;
     nl = strchr(line, '\n');
     if (nl) {
         *nl = '\0';
-        *pos = (size_t)(nl + 1 - buf);
+        f->pos = (size_t)(nl + 1 - f->buf);
     } else {
-        *pos += strlen(line);
+        f->pos += strlen(line);
     }
     return line;
+}
+
+/* Log "<path>:<line>: what"; returns PIPIT_EPARSE. */
+static int cost_file_error(const struct cost_file *f, const char *what)
+{
+    f->api->log(f->ins, PIPIT_LOG_ERROR, "%s:%u: %s", f->path, f->lineno, what);
+    return PIPIT_EPARSE;
 }
 
 /* An item for name (or NULL when COST_ITEMS_MAX are taken). */
@@ -69,87 +82,76 @@ static struct cost_item *cost_item_add(struct cost_item **v, size_t *n, size_t *
 }
 
 /* /proc/uptime: "350735.47 234388.90", seconds since boot first. */
-static int cost_read_uptime(const struct pipit_api *api, pipit_instance *ins,
-                            const char *path, struct cost_sample *s)
+static int cost_read_uptime(struct cost_file *f, const struct cost_source *src,
+                            struct cost_sample *s)
 {
+    char *line = cost_file_line(f);
     int64_t cs;
-    int rc = cost_read(api, ins, path, s);
 
-    if (rc != PIPIT_OK)
-        return rc;
-    size_t len = strcspn(s->buf, " \n");
-    if (decimal_parse(s->buf, len, 2, DECIMAL_ROUND, &cs) != DECIMAL_OK || cs < 0)
-        return cost_malformed(api, ins, path, 1, "no uptime in seconds");
+    (void)src;
+    if (!line || decimal_parse(line, strcspn(line, " "), 2, DECIMAL_ROUND, &cs) != DECIMAL_OK ||
+        cs < 0)
+        return cost_file_error(f, "no uptime in seconds");
     s->uptime_cs = (uint64_t)cs;
     return PIPIT_OK;
 }
 
 /* /proc/stat, line "cpu  user nice system idle iowait irq softirq steal ...":
  * busy is all but idle and iowait (guest time is inside user already). */
-static int cost_read_cpu(const struct pipit_api *api, pipit_instance *ins,
-                         const char *path, struct cost_sample *s)
+static int cost_read_cpu(struct cost_file *f, const struct cost_source *src,
+                         struct cost_sample *s)
 {
-    int rc = cost_read(api, ins, path, s);
-    size_t pos = 0;
-    unsigned lineno = 0;
     char *line;
 
-    if (rc != PIPIT_OK)
-        return rc;
-    while ((line = cost_next_line(s->buf, &pos)) != NULL) {
+    (void)src;
+    while ((line = cost_file_line(f)) != NULL) {
         uint64_t v[8] = { 0 }, busy = 0;
         const char *p = line + 4;
         int n = 0, r;
 
-        lineno++;
         if (strncmp(line, "cpu ", 4) != 0)
             continue;
         while (n < 8 && (r = procfile_u64(&p, &v[n])) == 1)
             n++;
         if (n < 4 || (n < 8 && r < 0))
-            return cost_malformed(api, ins, path, lineno, "malformed cpu line");
+            return cost_file_error(f, "malformed cpu line");
         for (int i = 0; i < 8; i++)
             if (i != 3 && i != 4 && __builtin_add_overflow(busy, v[i], &busy))
-                return cost_malformed(api, ins, path, lineno, "cpu time overflows");
+                return cost_file_error(f, "cpu time overflows");
         s->cpu_busy_ticks = busy;
         return PIPIT_OK;
     }
-    return cost_malformed(api, ins, path, lineno, "no \"cpu\" line");
+    return cost_file_error(f, "no \"cpu\" line");
 }
 
 /* /proc/meminfo: used = MemTotal - MemAvailable (kernels before 3.14, which
  * lack MemAvailable: MemFree + Buffers + Cached), in bytes. */
-static int cost_read_memory(const struct pipit_api *api, pipit_instance *ins,
-                            const char *path, struct cost_sample *s)
+static int cost_read_memory(struct cost_file *f, const struct cost_source *src,
+                            struct cost_sample *s)
 {
     static const char *const keys[] = { "MemTotal:", "MemAvailable:", "MemFree:",
                                         "Buffers:", "Cached:" };
     uint64_t kb[5] = { 0 };
     bool seen[5] = { false };
-    int rc = cost_read(api, ins, path, s);
-    size_t pos = 0;
-    unsigned lineno = 0;
     char *line;
 
-    if (rc != PIPIT_OK)
-        return rc;
-    while ((line = cost_next_line(s->buf, &pos)) != NULL) {
-        lineno++;
+    (void)src;
+    while ((line = cost_file_line(f)) != NULL) {
         for (int k = 0; k < 5; k++) {
             size_t klen = strlen(keys[k]);
             const char *p = line + klen;
             if (strncmp(line, keys[k], klen) != 0)
                 continue;
             if (procfile_u64(&p, &kb[k]) != 1)
-                return cost_malformed(api, ins, path, lineno, "malformed value");
+                return cost_file_error(f, "malformed value");
             seen[k] = true;
         }
     }
     uint64_t avail = seen[1] ? kb[1] : kb[2] + kb[3] + kb[4];
     if (!seen[0] || (!seen[1] && !seen[2]))
-        return cost_malformed(api, ins, path, lineno, "no MemTotal or MemAvailable");
+        return cost_file_error(f, "no MemTotal or MemAvailable");
     if (kb[0] > UINT64_MAX / 1024)
-        return cost_malformed(api, ins, path, lineno, "MemTotal out of range");
+        return cost_file_error(f, "MemTotal out of range");
     s->mem_used_bytes = avail < kb[0] ? (kb[0] - avail) * 1024 : 0;
     return PIPIT_OK;
 }
@@ -172,50 +174,43 @@ static bool cost_in_list(const struct pipit_strlist *l, const char *s)
 
 /* /proc/net/dev: two header lines, then "name: 8 receive and 8 transmit
  * columns"; bytes are the first column of each. */
-static int cost_read_net(const struct pipit_api *api, pipit_instance *ins,
-                         const struct cost_source *src, const char *path,
+static int cost_read_net(struct cost_file *f, const struct cost_source *src,
                          struct cost_sample *s)
 {
-    int rc = cost_read(api, ins, path, s);
-    size_t pos = 0;
-    unsigned lineno = 0;
     char *line;
 
-    if (rc != PIPIT_OK)
-        return rc;
     s->nifs = 0;
-    while ((line = cost_next_line(s->buf, &pos)) != NULL) {
+    while ((line = cost_file_line(f)) != NULL) {
         uint64_t v[16];
         char *name = line, *colon;
         const char *p;
 
-        if (++lineno <= 2) {
+        if (f->lineno <= 2) {
             if (!strchr(line, '|'))
-                return cost_malformed(api, ins, path, lineno, "not the header of net/dev");
+                return cost_file_error(f, "not the header of net/dev");
             continue;
         }
         name += strspn(name, " \t");
         colon = strchr(name, ':');
         if (!colon || colon == name)
-            return cost_malformed(api, ins, path, lineno, "no interface name");
+            return cost_file_error(f, "no interface name");
         *colon = '\0';
         p = colon + 1;
         for (int k = 0; k < 16; k++)
             if (procfile_u64(&p, &v[k]) != 1)
-                return cost_malformed(api, ins, path, lineno, "malformed counters");
+                return cost_file_error(f, "malformed counters");
         if ((src->include->count && !cost_match_any(src->include, name)) ||
             cost_match_any(src->exclude, name))
             continue;
         struct cost_item *it = cost_item_add(&s->ifs, &s->nifs, &s->ifs_alloc, name,
                                              strlen(name));
         if (!it)
-            return cost_malformed(api, ins, path, lineno, "too many interfaces or "
-                                  "a name too long");
+            return cost_file_error(f, "too many interfaces or a name too long");
         it->a = v[0];
         it->b = v[8];
     }
-    if (lineno < 2)
-        return cost_malformed(api, ins, path, lineno, "not the header of net/dev");
+    if (f->lineno < 2)
+        return cost_file_error(f, "not the header of net/dev");
     return PIPIT_OK;
 }
 
@@ -244,25 +239,18 @@ static int cost_read_statvfs(const struct pipit_api *api, pipit_instance *ins,
 
 /* The test hook: "mountpoint used_bytes" lines stand for statvfs(); every
  * configured filesystem must have its line. */
-static int cost_read_fs_file(const struct pipit_api *api, pipit_instance *ins,
-                             const struct cost_source *src, struct cost_sample *s)
+static int cost_read_fs_file(struct cost_file *f, const struct cost_source *src,
+                             struct cost_sample *s)
 {
-    int rc = cost_read(api, ins, src->fs_usage_file, s);
-    size_t pos = 0;
-    unsigned lineno = 0;
     char *line;
 
-    if (rc != PIPIT_OK)
-        return rc;
-    while ((line = cost_next_line(s->buf, &pos)) != NULL) {
+    while ((line = cost_file_line(f)) != NULL) {
         size_t len = strcspn(line, " \t");
         const char *p = line + len;
         uint64_t used;
 
-        lineno++;
         if (len == 0 || procfile_u64(&p, &used) != 1)
-            return cost_malformed(api, ins, src->fs_usage_file, lineno,
-                                  "expected \"mountpoint used_bytes\"");
+            return cost_file_error(f, "expected \"mountpoint used_bytes\"");
         line[len] = '\0';
         if (!cost_in_list(src->filesystems, line))
             continue;
@@ -272,9 +260,32 @@ static int cost_read_fs_file(const struct pipit_api *api, pipit_instance *ins,
         it->a = used;
     }
     if (s->nfs != src->filesystems->count)
-        return cost_malformed(api, ins, src->fs_usage_file, lineno,
-                              "a configured filesystem has no line");
+        return cost_file_error(f, "a configured filesystem has no line");
     return PIPIT_OK;
+}
+
+typedef int (*cost_parse_fn)(struct cost_file *f, const struct cost_source *src,
+                             struct cost_sample *s);
+
+/* The files under proc_path, in the order they are read. */
+static const struct {
+    const char *rel;
+    cost_parse_fn parse;
+} cost_proc_files[] = {
+    { "uptime", cost_read_uptime },
+    { "stat", cost_read_cpu },
+    { "meminfo", cost_read_memory },
+    { "net/dev", cost_read_net },
+};
+
+static int cost_read_file(const struct pipit_api *api, pipit_instance *ins,
+                          const char *path, const struct cost_source *src,
+                          struct cost_sample *s, cost_parse_fn parse)
+{
+    struct cost_file f;
+    int rc = cost_file_open(&f, api, ins, path, s);
+
+    return rc == PIPIT_OK ? parse(&f, src, s) : rc;
 }
 
 int cost_sample_read(const struct pipit_api *api, pipit_instance *ins,
@@ -283,17 +294,19 @@ int cost_sample_read(const struct pipit_api *api, pipit_instance *ins,
     char path[4096];
     int rc;
 
-#define COST_PATH(rel) \
-    (snprintf(path, sizeof path, "%s/" rel, src->proc_path) < (int)sizeof path ? path : "")
-    if ((rc = cost_read_uptime(api, ins, COST_PATH("uptime"), s)) != PIPIT_OK ||
-        (rc = cost_read_cpu(api, ins, COST_PATH("stat"), s)) != PIPIT_OK ||
-        (rc = cost_read_memory(api, ins, COST_PATH("meminfo"), s)) != PIPIT_OK ||
-        (rc = cost_read_net(api, ins, src, COST_PATH("net/dev"), s)) != PIPIT_OK)
-        return rc;
-#undef COST_PATH
+    for (size_t i = 0; i < sizeof cost_proc_files / sizeof cost_proc_files[0]; i++) {
+        if (snprintf(path, sizeof path, "%s/%s", src->proc_path, cost_proc_files[i].rel) >=
+            (int)sizeof path) {
+            api->log(ins, PIPIT_LOG_ERROR, "proc_path is too long");
+            return PIPIT_ECONFIG;
+        }
+        rc = cost_read_file(api, ins, path, src, s, cost_proc_files[i].parse);
+        if (rc != PIPIT_OK)
+            return rc;
+    }
     s->nfs = 0;
     if (src->fs_usage_file)
-        return cost_read_fs_file(api, ins, src, s);
+        return cost_read_file(api, ins, src->fs_usage_file, src, s, cost_read_fs_file);
     return cost_read_statvfs(api, ins, src, s);
 }
 
