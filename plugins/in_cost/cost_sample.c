@@ -214,6 +214,45 @@ static int cost_read_net(struct cost_file *f, const struct cost_source *src,
     return PIPIT_OK;
 }
 
+/* /proc/diskstats: "major minor name", then reads, reads merged, sectors
+ * read, ms reading, writes, writes merged, sectors written, ...; a sector
+ * here is 512 bytes whatever the device's own. */
+static int cost_read_disks(struct cost_file *f, const struct cost_source *src,
+                           struct cost_sample *s)
+{
+    char *line;
+
+    s->ndisks = 0;
+    while ((line = cost_file_line(f)) != NULL) {
+        const char *p = line;
+        uint64_t id, v[7];
+        char *name;
+        size_t len;
+
+        if (procfile_u64(&p, &id) != 1 || procfile_u64(&p, &id) != 1)
+            return cost_file_error(f, "no device numbers");
+        name = line + (p - line);
+        name += strspn(name, " \t");
+        len = strcspn(name, " \t");
+        p = name + len;
+        for (int k = 0; k < 7; k++)
+            if (procfile_u64(&p, &v[k]) != 1)
+                return cost_file_error(f, "malformed counters");
+        if (len == 0 || v[2] > UINT64_MAX / 512 || v[6] > UINT64_MAX / 512)
+            return cost_file_error(f, "malformed counters");
+        name[len] = '\0';
+        if (!cost_match_any(src->disks, name))
+            continue;
+        struct cost_item *it = cost_item_add(&s->disks, &s->ndisks, &s->disks_alloc, name,
+                                             len);
+        if (!it)
+            return cost_file_error(f, "too many devices or a name too long");
+        it->a = v[2] * 512;
+        it->b = v[6] * 512;
+    }
+    return PIPIT_OK;
+}
+
 /* Used bytes of each configured filesystem, from statvfs(). */
 static int cost_read_statvfs(const struct pipit_api *api, pipit_instance *ins,
                              const struct cost_source *src, struct cost_sample *s)
@@ -267,15 +306,18 @@ static int cost_read_fs_file(struct cost_file *f, const struct cost_source *src,
 typedef int (*cost_parse_fn)(struct cost_file *f, const struct cost_source *src,
                              struct cost_sample *s);
 
-/* The files under proc_path, in the order they are read. */
+/* The files under proc_path, in the order they are read, and the
+ * measurement that needs each (0: always read). */
 static const struct {
     const char *rel;
     cost_parse_fn parse;
+    unsigned need;
 } cost_proc_files[] = {
-    { "uptime", cost_read_uptime },
-    { "stat", cost_read_cpu },
-    { "meminfo", cost_read_memory },
-    { "net/dev", cost_read_net },
+    { "uptime", cost_read_uptime, 0 },
+    { "stat", cost_read_cpu, COST_NEED_CPU },
+    { "meminfo", cost_read_memory, COST_NEED_MEMORY },
+    { "net/dev", cost_read_net, COST_NEED_NET },
+    { "diskstats", cost_read_disks, COST_NEED_DISK },
 };
 
 static int cost_read_file(const struct pipit_api *api, pipit_instance *ins,
@@ -295,6 +337,8 @@ int cost_sample_read(const struct pipit_api *api, pipit_instance *ins,
     int rc;
 
     for (size_t i = 0; i < sizeof cost_proc_files / sizeof cost_proc_files[0]; i++) {
+        if (cost_proc_files[i].need && !(src->need & cost_proc_files[i].need))
+            continue;
         if (snprintf(path, sizeof path, "%s/%s", src->proc_path, cost_proc_files[i].rel) >=
             (int)sizeof path) {
             api->log(ins, PIPIT_LOG_ERROR, "proc_path is too long");
@@ -305,6 +349,8 @@ int cost_sample_read(const struct pipit_api *api, pipit_instance *ins,
             return rc;
     }
     s->nfs = 0;
+    if (!(src->need & COST_NEED_FS))
+        return PIPIT_OK;
     if (src->fs_usage_file)
         return cost_read_file(api, ins, src->fs_usage_file, src, s, cost_read_fs_file);
     return cost_read_statvfs(api, ins, src, s);
@@ -313,9 +359,8 @@ int cost_sample_read(const struct pipit_api *api, pipit_instance *ins,
 void cost_sample_free(struct cost_sample *s)
 {
     free(s->ifs);
+    free(s->disks);
     free(s->fs);
     free(s->buf);
-    s->ifs = s->fs = NULL;
-    s->buf = NULL;
-    s->nifs = s->nfs = s->ifs_alloc = s->fs_alloc = s->bufcap = 0;
+    memset(s, 0, sizeof *s);
 }

@@ -23,7 +23,17 @@ enum cost_measure {
     COST_MEMORY,                        /* level x time: used bytes x centiseconds */
     COST_NET_RX,                        /* counter per interface: bytes received */
     COST_NET_TX,                        /* counter per interface: bytes sent */
+    COST_DISK_READ,                     /* counter per device: bytes read */
+    COST_DISK_WRITE,                    /* counter per device: bytes written */
     COST_FS                             /* level x time per mountpoint */
+};
+
+/* The file each measure reads (uptime is always read). */
+static const unsigned cost_measure_need[] = {
+    [COST_UPTIME] = 0, [COST_CPU] = COST_NEED_CPU, [COST_MEMORY] = COST_NEED_MEMORY,
+    [COST_NET_RX] = COST_NEED_NET, [COST_NET_TX] = COST_NEED_NET,
+    [COST_DISK_READ] = COST_NEED_DISK, [COST_DISK_WRITE] = COST_NEED_DISK,
+    [COST_FS] = COST_NEED_FS,
 };
 
 /*
@@ -54,6 +64,8 @@ static const struct cost_meter cost_meters[] = {
     { "memory_gb_hours", COST_MEMORY, COST_GB * COST_CS_PER_HOUR, false, "memory_gb_hours" },
     { "net_rx_gb", COST_NET_RX, COST_GB, false, "net_rx_gb" },
     { "net_tx_gb", COST_NET_TX, COST_GB, false, "net_tx_gb" },
+    { "disk_read_gb", COST_DISK_READ, COST_GB, false, "disk_read_gb" },
+    { "disk_write_gb", COST_DISK_WRITE, COST_GB, false, "disk_write_gb" },
     { "filesystem_gb_hours", COST_FS, COST_GB * COST_CS_PER_HOUR, false,
       "filesystem_gb_hours" },
 };
@@ -88,6 +100,7 @@ struct cost_ctx {
     const char *proc_path;              /* root of procfs */
     struct pipit_strlist include;       /* interface globs; empty: all */
     struct pipit_strlist exclude;       /* interface globs */
+    struct pipit_strlist disks;         /* block device globs */
     struct pipit_strlist filesystems;   /* mountpoints */
     const char *fs_usage_file;          /* test hook, see cost_sample.h */
     int64_t max_resources;              /* cap on lines */
@@ -124,6 +137,10 @@ static const struct pipit_option cost_options[] = {
                    "Interfaces whose traffic is charged (globs); empty: all"),
     PIPIT_OPT_LIST_DEF("exclude_interfaces", "[lo]", struct cost_ctx, exclude,
                        "Interfaces never charged (globs); loopback is not egress"),
+    PIPIT_OPT_LIST_DEF("disk_devices", "[sd?, vd?, xvd?, hd?, nvme?n?, nvme??n?, mmcblk?]",
+                       struct cost_ctx, disks,
+                       "Block devices whose I/O is charged (globs); the default takes "
+                       "whole disks, not their partitions, so no byte counts twice"),
     PIPIT_OPT_LIST_DEF("filesystems", "[/]", struct cost_ctx, filesystems,
                        "Mountpoints whose used space is charged"),
     PIPIT_OPT_STRING("filesystem_usage_file", NULL, struct cost_ctx, fs_usage_file,
@@ -204,6 +221,7 @@ static int cost_add_prices(pipit_instance *ins, struct cost_ctx *ctx, const char
             return PIPIT_ECONFIG;
         }
         p->meter = meter;
+        ctx->src.need |= cost_measure_need[meter->measure];
         p->divisor = (unsigned __int128)meter->per_unit *
                      (meter->ticks ? (unsigned long long)ctx->ticks_per_s : 1u) *
                      COST_NANOS_PER_MICRO;
@@ -400,6 +418,14 @@ static void cost_charge_all(pipit_instance *ins, struct cost_ctx *ctx, bool base
                             p->meter->measure == COST_NET_RX ? s->ifs[k].a : s->ifs[k].b,
                             dt, baseline, now);
             break;
+        case COST_DISK_READ:
+        case COST_DISK_WRITE:
+            for (size_t k = 0; k < s->ndisks; k++)
+                cost_charge(ins, ctx, p, s->disks[k].name,
+                            p->meter->measure == COST_DISK_READ ? s->disks[k].a
+                                                                : s->disks[k].b,
+                            dt, baseline, now);
+            break;
         case COST_FS:
             for (size_t k = 0; k < s->nfs; k++)
                 cost_charge(ins, ctx, p, s->fs[k].name, s->fs[k].a, dt, baseline, now);
@@ -456,10 +482,12 @@ static int cost_init(pipit_instance *ins, void *data)
                               COST_NELEM(cost_meters))) != PIPIT_OK ||
         (rc = cost_make_labels(ins, ctx)) != PIPIT_OK)
         goto fail;
-    ctx->src = (struct cost_source){
-        .proc_path = ctx->proc_path, .include = &ctx->include, .exclude = &ctx->exclude,
-        .filesystems = &ctx->filesystems, .fs_usage_file = ctx->fs_usage_file,
-    };
+    ctx->src.proc_path = ctx->proc_path;
+    ctx->src.include = &ctx->include;
+    ctx->src.exclude = &ctx->exclude;
+    ctx->src.disks = &ctx->disks;
+    ctx->src.filesystems = &ctx->filesystems;
+    ctx->src.fs_usage_file = ctx->fs_usage_file;
     if ((rc = cost_sample_read(api, ins, &ctx->src, &ctx->sample)) != PIPIT_OK)
         goto fail;
     cost_charge_all(ins, ctx, true, api->now_ns());

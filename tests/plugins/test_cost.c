@@ -48,6 +48,7 @@ struct host {
     uint64_t eth0_tx, eth1_tx, eth2_tx; /* bytes; 0: no such interface */
     uint64_t lo_tx;
     uint64_t fs_used;                   /* bytes used on / */
+    uint64_t sda_read, sda_written;     /* 512-byte sectors */
 };
 
 static void net_line(char *buf, size_t size, const char *name, uint64_t rx, uint64_t tx)
@@ -82,6 +83,15 @@ static void host_write(const struct host *h)
     tp_write(dir, "net/dev", text);
     snprintf(text, sizeof text, "/ %llu\n/data 1\n", (unsigned long long)h->fs_used);
     tp_write(dir, "fs", text);
+    /* the partition and the loop device count the same I/O again */
+    snprintf(text, sizeof text,
+             "   8       0 sda 10 0 %llu 40 5 0 %llu 80 0 90 120 0 0 0 0 0 0\n"
+             "   8       1 sda1 9 0 %llu 35 4 0 %llu 75 0 80 110 0 0 0 0\n"
+             "   7       0 loop0 10 0 %llu 1 0 0 %llu 0 0 1 1 0 0 0 0 0 0\n",
+             (unsigned long long)h->sda_read, (unsigned long long)h->sda_written,
+             (unsigned long long)h->sda_read, (unsigned long long)h->sda_written,
+             (unsigned long long)h->sda_read, (unsigned long long)h->sda_written);
+    tp_write(dir, "diskstats", text);
 }
 
 /* The cost records of the last run. */
@@ -380,6 +390,47 @@ static void test_resets(void)
     tp_close(&t);
 }
 
+/*
+ * Disk I/O is charged per whole disk (the default disk_devices), not again
+ * for its partitions or loop devices; and only the files a priced meter
+ * needs are read.
+ */
+static void test_disks(void)
+{
+    struct host h = quiet;
+    char path[4200];
+    struct tp t;
+
+    h.sda_read = 1000;
+    h.sda_written = 2000;
+    host_write(&h);
+    is_int(cost_open(&t, "metric_prices: {disk_read_gb: \"0.01\", disk_write_gb: \"0.02\"}\n"),
+           PIPIT_OK, "disks: init");
+    h.sda_read += 1953125;              /* x 512 = 1 GB */
+    h.sda_written += 3906250;           /* 2 GB */
+    h.uptime = "1060.00";
+    host_write(&h);
+    is_int(tp_run(&t), PIPIT_OK, "disks: collect");
+    is_int(micros(&t, "disk_read_gb:sda"), 10000, "disks: 1 GB read from sda x 0.01");
+    is_int(micros(&t, "disk_write_gb:sda"), 40000, "disks: 2 GB written to sda x 0.02");
+    ok(costs(&t) == 2 && t.bad == 0, "disks: nothing for sda1 or loop0");
+    tp_close(&t);
+
+    snprintf(path, sizeof path, "%s/meminfo", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/diskstats", dir);
+    unlink(path);
+    is_int(cost_open(&t, "prices: {egress_gb: \"0.09\"}\n"), PIPIT_OK,
+           "files no priced meter needs may be missing");
+    tp_close(&t);
+    logged();
+    is_int(cost_open(&t, "metric_prices: {memory_gb_hours: \"0.005\"}\n"), PIPIT_ENOENT,
+           "the file a priced meter needs may not");
+    ok(strstr(logged(), "/meminfo") != NULL, "and it is named in the log");
+    tp_close(&t);
+    host_write(&quiet);
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -395,6 +446,7 @@ int main(void)
     test_exact();
     test_day();
     test_resets();
+    test_disks();
     tp_rmtree(dir);
     fclose(log_file);
     return done_testing();
