@@ -111,7 +111,8 @@ struct cost_ctx {
     struct cost_price *price;           /* configured prices */
     size_t nprices;
     struct cost_line *lines;            /* charged resources, up to max_resources */
-    size_t nlines;
+    size_t nlines, lines_alloc;
+    size_t cursor;                      /* where the next search starts */
     struct pipit_label *rlabels;        /* labels + "meter", for records */
     size_t nrlabels;
     uint64_t uptime_cs;                 /* uptime at the last reading */
@@ -146,7 +147,7 @@ static const struct pipit_option cost_options[] = {
     PIPIT_OPT_STRING("filesystem_usage_file", NULL, struct cost_ctx, fs_usage_file,
                      "Test hook: read \"mountpoint used_bytes\" lines from this file "
                      "instead of statvfs(); leave unset"),
-    PIPIT_OPT_INT("max_resources", "1024", 1, 1000000, struct cost_ctx, max_resources,
+    PIPIT_OPT_INT("max_resources", "1024", 1, 100000, struct cost_ctx, max_resources,
                   "Charge at most this many resources (price x interface or "
                   "mountpoint); more are counted and logged"),
     PIPIT_OPT_END
@@ -260,30 +261,43 @@ static int cost_make_labels(pipit_instance *ins, struct cost_ctx *ctx)
 
 /* ---- charging --------------------------------------------------------------- */
 
-/* The line charging resource at price p, made when new; NULL beyond the cap
- * (counted in over_cap) or out of memory. *fresh tells a new line. */
+/*
+ * The line charging resource at price p, made when new; NULL beyond the cap
+ * (counted in over_cap) or out of memory. *fresh tells a new line. Readings
+ * list resources in the same order each time, so the search starts after
+ * the line found last and usually ends at once.
+ */
 static struct cost_line *cost_line_get(struct cost_ctx *ctx, const struct cost_price *p,
                                        const char *resource, bool *fresh)
 {
     struct cost_line *l;
 
     *fresh = false;
-    for (size_t i = 0; i < ctx->nlines; i++)
-        if (ctx->lines[i].price == p && strcmp(ctx->lines[i].resource, resource) == 0)
+    for (size_t n = 0; n < ctx->nlines; n++) {
+        size_t i = (ctx->cursor + n) % ctx->nlines;
+        if (ctx->lines[i].price == p && strcmp(ctx->lines[i].resource, resource) == 0) {
+            ctx->cursor = i + 1;
             return &ctx->lines[i];
+        }
+    }
     if (ctx->nlines == (size_t)ctx->max_resources) {
         ctx->over_cap++;
         return NULL;
     }
-    if (!ctx->lines) {
-        ctx->lines = calloc((size_t)ctx->max_resources, sizeof *ctx->lines);
-        if (!ctx->lines)
+    if (ctx->nlines == ctx->lines_alloc) {
+        size_t na = ctx->lines_alloc ? ctx->lines_alloc * 2 : 16;
+        struct cost_line *nl = realloc(ctx->lines, na * sizeof *nl);
+
+        if (!nl)
             return NULL;
+        ctx->lines = nl;
+        ctx->lines_alloc = na;
     }
     l = &ctx->lines[ctx->nlines++];
     memset(l, 0, sizeof *l);
     l->price = p;
     snprintf(l->resource, sizeof l->resource, "%s", resource);
+    ctx->cursor = ctx->nlines;
     *fresh = true;
     return l;
 }

@@ -431,6 +431,25 @@ static void test_disks(void)
     host_write(&quiet);
 }
 
+/* Resources beyond max_resources are not charged, and that is logged. */
+static void test_cap(void)
+{
+    struct host h = quiet;
+    struct tp t;
+
+    h.eth1_tx = h.eth2_tx = 5;
+    host_write(&h);
+    logged();
+    is_int(cost_open(&t, "prices: {egress_gb: \"0.09\"}\nmax_resources: 2\n"), PIPIT_OK,
+           "cap: init with three interfaces and room for two");
+    tp_run(&t);
+    ok(costs(&t) == 2 && cost_of(&t, "egress:eth2") == NULL, "cap: two interfaces charged");
+    ok(strstr(logged(), "1 resources beyond max_resources=2 are not charged") != NULL,
+       "cap: the third is logged");
+    tp_close(&t);
+    host_write(&quiet);
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -447,6 +466,7 @@ int main(void)
     test_day();
     test_resets();
     test_disks();
+    test_cap();
     tp_rmtree(dir);
     fclose(log_file);
     return done_testing();
