@@ -13,6 +13,7 @@
 #define COST_HOURS_PER_MONTH 730ull     /* 8760 / 12, as cloud providers bill */
 #define COST_GB 1000000000ull           /* bytes; GB is decimal, as on price lists */
 #define COST_NANOS_PER_MICRO 1000u      /* prices are nanos, amounts micros */
+#define COST_LABELS_MAX 64              /* labels a record may carry (docs/records.md) */
 
 static const struct pipit_api *api;     /* borrowed from the host */
 
@@ -242,6 +243,11 @@ static bool cost_currency_valid(const char *c)
 /* The labels of every record: the configured ones, then "meter". */
 static int cost_make_labels(pipit_instance *ins, struct cost_ctx *ctx)
 {
+    if (ctx->labels.count >= COST_LABELS_MAX) {
+        api->log(ins, PIPIT_LOG_ERROR, "labels: %zu labels, more than the %d a record "
+                 "holds besides meter", ctx->labels.count, COST_LABELS_MAX - 1);
+        return PIPIT_ECONFIG;
+    }
     ctx->nrlabels = ctx->labels.count + 1;
     ctx->rlabels = calloc(ctx->nrlabels, sizeof *ctx->rlabels);
     if (!ctx->rlabels)
