@@ -8,6 +8,12 @@
 
 #define RECORD_MIN_SIZE \
     (offsetof(struct pipit_record, status) + sizeof(const char *))
+/* True when rec is large enough to hold field: a record of an older plugin
+ * ends before the fields appended after it was built. */
+#define RECORD_HAS(rec, field) \
+    ((rec)->struct_size >= offsetof(struct pipit_record, field) + sizeof((rec)->field))
+/* |amount| beyond this does not fit in amount_micros (int64_t, 2^63 / 10^6). */
+#define RECORD_AMOUNT_MAX 9223372036854.0
 #define RECORD_MAX_LABELS 64
 
 static const char *const kind_names[] = {
@@ -60,6 +66,18 @@ static bool currency_valid(const char *c)
     return c[3] == '\0';
 }
 
+int64_t record_cost_micros(const struct pipit_record *rec)
+{
+    return RECORD_HAS(rec, amount_micros) ? rec->amount_micros : 0;
+}
+
+int64_t record_cost_amount_micros(const struct pipit_record *rec)
+{
+    int64_t micros = record_cost_micros(rec);
+
+    return micros ? micros : llround(rec->amount * 1e6);
+}
+
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return PIPIT_EINVAL; } while (0)
 
 /*
@@ -76,7 +94,7 @@ int record_check(const struct pipit_record *rec, char *err, size_t errlen)
              rec->struct_size, (size_t)RECORD_MIN_SIZE);
     if (!record_kind_name(rec->kind))
         FAIL("unknown record kind %d", rec->kind);
-    if (rec->struct_size >= sizeof *rec) {
+    if (RECORD_HAS(rec, origin_index)) {
         if ((rec->host && !*rec->host) || (rec->instance && !*rec->instance))
             FAIL("host or instance given but empty");
         if (rec->origin_agent && strlen(rec->origin_agent) != 36)
@@ -118,8 +136,12 @@ int record_check(const struct pipit_record *rec, char *err, size_t errlen)
     case PIPIT_COST:
         if (!currency_valid(rec->currency))
             FAIL("cost record needs a 3-letter currency code");
+        if (record_cost_micros(rec) != 0)
+            break;                      /* exact: amount is not looked at */
         if (!isfinite(rec->amount))
             FAIL("cost amount is not a finite number");
+        if (fabs(rec->amount) > RECORD_AMOUNT_MAX)
+            FAIL("cost amount %g is beyond what amount_micros holds", rec->amount);
         break;
     case PIPIT_EVENT:
         if (!rec->name || !*rec->name)
@@ -139,6 +161,32 @@ static int put_key_num(struct buf *b, const char *key, double v)
 {
     buf_printf(b, ",\"%s\":", key);
     return buf_json_num(b, v);
+}
+
+/*
+ * The amount of a cost as JSON: "amount" (a number for readers that want
+ * one) then "amount_micros" (the exact integer). An exact amount is written
+ * as its decimal digits, with no trailing zeros, so that "amount" is the
+ * same number: 41600 micros is 0.0416, not 0.041600000000000005.
+ */
+static int put_cost_amount(struct buf *b, const struct pipit_record *rec)
+{
+    int64_t micros = record_cost_micros(rec);
+
+    if (micros) {
+        uint64_t mag = micros < 0 ? 0 - (uint64_t)micros : (uint64_t)micros;
+        char frac[8];
+        int n = snprintf(frac, sizeof frac, "%06llu", (unsigned long long)(mag % 1000000));
+
+        while (n > 0 && frac[n - 1] == '0')
+            frac[--n] = '\0';
+        buf_printf(b, ",\"amount\":%s%llu%s%s", micros < 0 ? "-" : "",
+                   (unsigned long long)(mag / 1000000), n ? "." : "", frac);
+    } else {
+        put_key_num(b, "amount", rec->amount);
+    }
+    return buf_printf(b, ",\"amount_micros\":%lld",
+                      (long long)record_cost_amount_micros(rec));
 }
 
 /*
@@ -195,7 +243,7 @@ int record_encode_json(struct buf *out, const struct pipit_record *rec,
         }
         break;
     case PIPIT_COST:
-        put_key_num(out, "amount", rec->amount);
+        put_cost_amount(out, rec);
         put_key_str(out, "currency", rec->currency);
         put_key_str(out, "resource", rec->resource ? rec->resource : "");
         buf_printf(out, ",\"period_start\":%lld,\"period_end\":%lld",

@@ -27,6 +27,13 @@ int record_check(const struct pipit_record *rec, char *err, size_t errlen);
 int record_encode_json(struct buf *out, const struct pipit_record *rec,
                        const char *host, const char *instance, int64_t now_ns);
 
+/* A cost record's amount_micros as the plugin set it, 0 when unset or when
+ * the plugin was built before the field (ABI 1.0). */
+int64_t record_cost_micros(const struct pipit_record *rec);
+/* The exact amount of a checked cost record: amount_micros when set, else
+ * amount rounded to micros half away from zero. */
+int64_t record_cost_amount_micros(const struct pipit_record *rec);
+
 /* CLOCK_REALTIME in nanoseconds. */
 int64_t record_now_ns(void);
 

@@ -158,13 +158,20 @@ int relay_parse(const char *line, size_t len, int kind, const char *agent, uint6
         if (!juint(o, "offset", &rec.offset))
             goto out;
         break;
-    case PIPIT_COST:
+    case PIPIT_COST: {
+        /* amount_micros, when the line has it, is the exact amount: a
+         * line from an agent before ABI 1.1 has only amount. */
+        json_t *micros = json_object_get(o, "amount_micros");
+        if (micros && !json_is_integer(micros))
+            goto out;
+        rec.amount_micros = json_integer_value(micros);
         rec.amount = jnum(json_object_get(o, "amount"));
         rec.currency = jstr(o, "currency");
         rec.resource = jstr(o, "resource");
         rec.period_start_ns = json_integer_value(json_object_get(o, "period_start"));
         rec.period_end_ns = json_integer_value(json_object_get(o, "period_end"));
         break;
+    }
     case PIPIT_EVENT:
         rec.name = jstr(o, "name");
         rec.status = jstr(o, "status");

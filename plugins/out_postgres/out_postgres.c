@@ -10,7 +10,7 @@
 #include "../out_sqlite/store_ledger.h"
 #include "../out_sqlite/store_record.h"
 
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 #define PG_LOCK_KEY 0x70697069          /* advisory lock held while setting up tables */
 #define PG_BACKOFF_MIN_MS 1000          /* between failed connection attempts */
 #define PG_BACKOFF_MAX_MS 30000
@@ -114,6 +114,20 @@ static const char pg_ddl_v1[] =
     "CREATE INDEX events_time ON @.events USING brin (time);\n"
     "INSERT INTO @.schema_version (version) VALUES (1);\n";
 
+/*
+ * Migrations, one per version after 1: pg_migrations[v] takes the tables
+ * from version v - 1 to v, in the transaction that checked the version. A
+ * new database is made at version 1 and migrated like an old one, so both
+ * end with the same tables. docs/store-schema.md lists them.
+ */
+static const char *const pg_migrations[PG_SCHEMA_VERSION + 1] = {
+    /* 2: the exact amount of a cost, backfilled from amount (numeric
+     * round() is half away from zero, as the agent rounds) */
+    [2] = "ALTER TABLE @.costs ADD COLUMN amount_micros bigint NOT NULL DEFAULT 0;\n"
+          "UPDATE @.costs SET amount_micros = round((amount * 1000000)::numeric)::bigint;\n"
+          "UPDATE @.schema_version SET version = 2;\n",
+};
+
 /* Staging tables of one connection, emptied at each commit. */
 static const char pg_stage_ddl[] =
     "CREATE TEMP TABLE IF NOT EXISTS pipit_stage_samples (agent_id text, seq bigint, "
@@ -126,7 +140,7 @@ static const char pg_stage_ddl[] =
     "CREATE TEMP TABLE IF NOT EXISTS pipit_stage_costs (agent_id text, seq bigint, "
     "idx bigint, time bigint, host text, instance text, amount double precision, "
     "currency text, resource text, period_start bigint, period_end bigint, "
-    "labels text) ON COMMIT DELETE ROWS;\n"
+    "labels text, amount_micros bigint) ON COMMIT DELETE ROWS;\n"
     "CREATE TEMP TABLE IF NOT EXISTS pipit_stage_events (agent_id text, seq bigint, "
     "idx bigint, time bigint, host text, instance text, name text, status text, "
     "message text, labels text) ON COMMIT DELETE ROWS;\n";
@@ -159,9 +173,9 @@ static const char *const pg_move_sql[PIPIT_RECORD_KIND_MAX + 1] = {
         "SELECT agent_id, seq, count(*) FROM ins GROUP BY agent_id, seq",
     [PIPIT_COST] =
         "WITH ins AS (INSERT INTO @.costs (agent_id, seq, idx, time, host, instance, amount, "
-        "currency, resource, period_start, period_end, labels) "
+        "currency, resource, period_start, period_end, labels, amount_micros) "
         "SELECT agent_id, seq, idx, time, host, instance, amount, currency, resource, "
-        "period_start, period_end, labels FROM pg_temp.pipit_stage_costs "
+        "period_start, period_end, labels, amount_micros FROM pg_temp.pipit_stage_costs "
         "ON CONFLICT DO NOTHING RETURNING agent_id, seq) "
         "SELECT agent_id, seq, count(*) FROM ins GROUP BY agent_id, seq",
     [PIPIT_EVENT] =
@@ -302,7 +316,7 @@ static void pg_notice(void *arg, const char *message)
 
 /*
  * Make the schema and the tables of a new database, or check the version
- * of existing ones (a newer version is refused). Tables that exist are not
+ * of existing ones and migrate them forward (a newer version is refused). Tables that exist are not
  * touched, so a role with only SELECT, INSERT and UPDATE rights can write
  * to tables an administrator made from docs/store-schema.md. Returns
  * PIPIT_OK, PIPIT_ECONFIG (newer version) or PIPIT_EIO.
@@ -354,8 +368,15 @@ static int pg_schema(pipit_instance *ins, struct pg_ctx *ctx)
     if (version == 0) {
         if (!pg_exec(ins, ctx, pg_sql(ctx, pg_ddl_v1), "creating the tables"))
             goto fail;
-        api->log(ins, PIPIT_LOG_INFO, "created the tables of schema version %d in %s",
-                 PG_SCHEMA_VERSION, ctx->qschema);
+        api->log(ins, PIPIT_LOG_INFO, "created the tables of schema version 1 in %s",
+                 ctx->qschema);
+        version = 1;
+    }
+    for (long v = version + 1; v <= PG_SCHEMA_VERSION; v++) {
+        if (!pg_exec(ins, ctx, pg_sql(ctx, pg_migrations[v]), "migrating the tables"))
+            goto fail;
+        api->log(ins, PIPIT_LOG_INFO, "migrated the tables in %s to schema version %ld",
+                 ctx->qschema, v);
     }
     if (!pg_exec(ins, ctx, "COMMIT", "COMMIT"))
         goto fail;
@@ -627,6 +648,7 @@ static int pg_stage(struct pg_ctx *ctx, const struct store_rec *r)
         pg_put_int(b, r->period_start);
         pg_put_int(b, r->period_end);
         pg_put_str(b, r->labels, r->labels_len);
+        pg_put_int(b, r->amount_micros);
         break;
     default:
         pg_put_int(b, r->time);

@@ -10,7 +10,7 @@
 #include "store_map.h"
 #include "store_record.h"
 
-#define SQLITE_SCHEMA_VERSION 1
+#define SQLITE_SCHEMA_VERSION 2
 #define SQLITE_SWEEP_CHUNK 2000         /* rows per table per sweep step */
 #define SQLITE_SWEEP_AGAIN_MS 20        /* pause between steps of a backlog */
 #define SQLITE_SERIES_CACHE_MAX 500000  /* entries before the cache restarts */
@@ -109,6 +109,19 @@ static const char sqlite_ddl_v1[] =
     ");\n"
     "CREATE INDEX events_time ON events (time);\n";
 
+/*
+ * Migrations, one per version after 1: sqlite_migrations[v] takes the
+ * tables from version v - 1 to v, in the transaction that checked the
+ * version. A new database is made at version 1 and migrated like an old
+ * one, so both end with the same tables. docs/store-schema.md lists them.
+ */
+static const char *const sqlite_migrations[SQLITE_SCHEMA_VERSION + 1] = {
+    /* 2: the exact amount of a cost, backfilled from amount */
+    [2] = "ALTER TABLE costs ADD COLUMN amount_micros INTEGER NOT NULL DEFAULT 0;\n"
+          "UPDATE costs SET amount_micros = CAST(round(amount * 1000000) AS INTEGER);\n"
+          "UPDATE schema_version SET version = 2;\n",
+};
+
 /* Prepared once in init, reused by every flush. */
 enum sqlite_stmt {
     ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
@@ -137,8 +150,8 @@ static const char *const sqlite_sql[ST_COUNT] = {
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [ST_COST] =
         "INSERT OR IGNORE INTO costs (agent_id, seq, idx, time, host, instance, amount, "
-        "currency, resource, period_start, period_end, labels) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "currency, resource, period_start, period_end, labels, amount_micros) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [ST_EVENT] =
         "INSERT OR IGNORE INTO events (agent_id, seq, idx, time, host, instance, name, "
         "status, message, labels) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -240,7 +253,8 @@ static void sqlite_bind_text(sqlite3_stmt *s, int i, const char *v)
 
 /*
  * Create the tables of a new database, or check the version of an existing
- * one; a database made by a newer version of this plugin is refused.
+ * one and migrate it forward; a database made by a newer version of this
+ * plugin is refused. All of it is one transaction.
  * Returns PIPIT_OK or an error with the reason logged.
  */
 static int sqlite_schema(pipit_instance *ins, struct sqlite_ctx *ctx)
@@ -277,8 +291,15 @@ static int sqlite_schema(pipit_instance *ins, struct sqlite_ctx *ctx)
                               NULL, NULL, &msg);
         if (rc != SQLITE_OK)
             goto fail;
-        api->log(ins, PIPIT_LOG_INFO, "created the tables of schema version %d in %s",
-                 SQLITE_SCHEMA_VERSION, ctx->path);
+        api->log(ins, PIPIT_LOG_INFO, "created the tables of schema version 1 in %s",
+                 ctx->path);
+        version = 1;
+    }
+    for (int64_t v = version + 1; v <= SQLITE_SCHEMA_VERSION; v++) {
+        if ((rc = sqlite3_exec(ctx->db, sqlite_migrations[v], NULL, NULL, &msg)) != SQLITE_OK)
+            goto fail;
+        api->log(ins, PIPIT_LOG_INFO, "migrated the tables in %s to schema version %" PRId64,
+                 ctx->path, v);
     }
     rc = sqlite3_exec(ctx->db, "COMMIT", NULL, NULL, &msg);
     if (rc != SQLITE_OK)
@@ -500,6 +521,7 @@ static int sqlite_insert(struct sqlite_ctx *ctx, const struct store_rec *r, bool
         sqlite3_bind_int64(s, 10, r->period_start);
         sqlite3_bind_int64(s, 11, r->period_end);
         sqlite3_bind_text(s, 12, r->labels, (int)r->labels_len, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 13, r->amount_micros);
         break;
     default:
         s = ctx->st[ST_EVENT];

@@ -301,12 +301,40 @@ static int store_rec_log(struct store_rec *r, json_t *o, char *err, size_t errle
     return 0;
 }
 
+/*
+ * The amount of a cost line: amount_micros (an integer) is exact and wins;
+ * amount, a number, is kept for readers and derived from the micros when a
+ * line has only those. A line from an agent before amount_micros has only
+ * amount, rounded to micros half away from zero (docs/records.md).
+ */
+static int store_cost_amount(struct store_rec *r, json_t *o, char *err, size_t errlen)
+{
+    bool has_amount = json_object_get(o, "amount") != NULL;
+
+    if (has_amount && (store_get_num(o, "amount", false, &r->amount) != 0 ||
+                       !isfinite(r->amount)))
+        FAIL("cost record with an amount that is not a finite number");
+    if (json_object_get(o, "amount_micros")) {
+        if (store_get_int(o, "amount_micros", &r->amount_micros) != 0)
+            FAIL("cost record with an amount_micros that is not an integer");
+        if (!has_amount)
+            r->amount = (double)r->amount_micros / 1e6;
+        return 0;
+    }
+    if (!has_amount)
+        FAIL("cost record without an amount");
+    if (fabs(r->amount) > STORE_AMOUNT_MAX)
+        FAIL("cost record with an amount beyond what amount_micros holds");
+    r->amount_micros = llround(r->amount * 1e6);
+    return 0;
+}
+
 static int store_rec_cost(struct store_rec *r, json_t *o, char *err, size_t errlen)
 {
     const char *c;
 
-    if (store_get_num(o, "amount", false, &r->amount) != 0 || !isfinite(r->amount))
-        FAIL("cost record without a finite amount");
+    if (store_cost_amount(r, o, err, errlen) != 0)
+        return -1;
     if (store_get_str(o, "currency", &c) != 0 || !c || strlen(c) != 3 ||
         c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' || c[2] < 'A' || c[2] > 'Z')
         FAIL("cost record needs a 3-letter currency code");

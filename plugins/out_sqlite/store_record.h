@@ -12,6 +12,9 @@
  * a store accepts: PostgreSQL's unique index refuses entries over ~2.7 KB,
  * and both stores must accept the same records. */
 #define STORE_SERIES_KEY_MAX 2048
+/* Largest |amount| of a cost line without amount_micros: its micros must
+ * fit in int64_t (2^63 / 10^6). */
+#define STORE_AMOUNT_MAX 9223372036854.0
 /* Most labels one record may carry. */
 #define STORE_LABELS_MAX 256
 
@@ -71,7 +74,8 @@ struct store_rec {
     int64_t offset;
 
     /* cost */
-    double amount;
+    double amount;                      /* for readers; may round */
+    int64_t amount_micros;              /* exact: millionths of the currency */
     const char *currency, *resource;
     int64_t period_start, period_end;
 

@@ -5,7 +5,8 @@
 
 SINK_DB=
 
-# write_agent_config FILE [EXTRA-YAML]: agent of testsrc records into Kafka.
+# write_agent_config FILE [EXTRA-YAML]: agent of testsrc records into Kafka; EXTRA-YAML adds
+# outputs, $AGENT_INPUTS inputs.
 write_agent_config() {
     cat >"$1" <<YAML
 agent:
@@ -20,6 +21,7 @@ inputs:
   - plugin: $TESTSRC
     count: ${AGENT_COUNT:-20}
     interval: ${AGENT_INTERVAL:-50ms}
+${AGENT_INPUTS:-}
 outputs:
   - plugin: kafka
     brokers: $BOOTSTRAP
@@ -53,6 +55,18 @@ inputs:
 outputs:
 $out
 YAML
+}
+
+# run_agent_copying SECONDS: the aggregator, then an agent that also keeps its own copy of what
+# it sends in $T/agent-records.jsonl, for SECONDS; the agent is stopped, the aggregator runs on.
+run_agent_copying() {
+    write_agent_config "$T/agent.yaml" "  - plugin: file
+    path: $T/agent-records.jsonl"
+    write_aggregator_config "$T/aggregator.yaml"
+    start_daemon aggregator "$T/aggregator.yaml"
+    start_daemon agent "$T/agent.yaml"
+    sleep "$1"
+    stop_daemon agent
 }
 
 # start_daemon NAME CONFIG: pipitd in the background; NAME_PID set; log appended to $T/NAME.log.

@@ -9,13 +9,7 @@ plan 8
 
 start_broker
 ok $? "mock broker on $BOOTSTRAP"
-write_agent_config "$T/agent.yaml" "  - plugin: file
-    path: $T/agent-records.jsonl"
-write_aggregator_config "$T/aggregator.yaml"
-start_daemon aggregator "$T/aggregator.yaml"
-start_daemon agent "$T/agent.yaml"
-sleep 3
-stop_daemon agent
+run_agent_copying 3
 ok $DAEMON_STATUS "the agent stopped cleanly after delivering"
 n=$(spooled_records)
 diag "the agent spooled $(spooled_batches | wc -l) batches, $n records"

@@ -19,6 +19,8 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "config.h"
+#include "diag.h"
 #include "harness.h"
 #include "../tap.h"
 
@@ -61,8 +63,31 @@ static inline const char *tp_fixture(const char *rel)
     return b;
 }
 
+/* Check one cost record: a three-letter currency, an exact integer
+ * amount_micros next to a finite amount, a resource, a period that does not
+ * run backwards, and string labels. */
+static inline bool tp_check_cost(json_t *r)
+{
+    const char *cur = json_string_value(json_object_get(r, "currency"));
+    json_t *labels = json_object_get(r, "labels"), *lv;
+    const char *k;
+
+    if (!cur || strlen(cur) != 3 || !json_is_integer(json_object_get(r, "amount_micros")) ||
+        !json_is_number(json_object_get(r, "amount")) ||
+        !json_is_string(json_object_get(r, "resource")) ||
+        json_integer_value(json_object_get(r, "period_end")) <
+            json_integer_value(json_object_get(r, "period_start")) ||
+        !json_is_object(labels))
+        return false;
+    json_object_foreach(labels, k, lv)
+        if (!json_is_string(lv))
+            return false;
+    return true;
+}
+
 /* Check one record: a metric with a lowercase dotted name, a known type, a
- * finite value and string labels. Returns true when it is well-formed. */
+ * finite value and string labels, or a cost (tp_check_cost). Returns true
+ * when it is well-formed. */
 static inline bool tp_check(json_t *r)
 {
     static regex_t re;
@@ -79,6 +104,8 @@ static inline bool tp_check(json_t *r)
             abort();
         compiled = true;
     }
+    if (kind && strcmp(kind, "cost") == 0)
+        return tp_check_cost(r);
     if (!kind || strcmp(kind, "metric") || !name || regexec(&re, name, 0, NULL, 0))
         return false;
     if (!type || (strcmp(type, "gauge") && strcmp(type, "counter")))
@@ -118,6 +145,50 @@ static inline int tp_open_path(struct tp *t, const char *path, const char *const
 static inline int tp_open(struct tp *t, const char *name, const char *const *kv)
 {
     return tp_open_path(t, tp_plugin(name), kv);
+}
+
+/*
+ * Open plugin `name` with options given as YAML text (lists and maps need
+ * it) and run init(). The harness makes the instance from kv first
+ * ("key=value" strings, NULL-terminated, or NULL: placeholders for required
+ * options), then makes it again from the YAML map. Returns init's status,
+ * or PIPIT_EINVAL when the plugin or an option was refused (on stderr).
+ */
+static inline int tp_open_yaml(struct tp *t, const char *name, const char *const *kv,
+                               const char *yaml)
+{
+    const struct loader_plugin *lp;
+    char *copy[32];
+    struct cfg_doc *doc;
+    struct diag d;
+    int n = 0, rc;
+
+    memset(t, 0, sizeof *t);
+    for (; kv && kv[n] && n < 32; n++)
+        copy[n] = strdup(kv[n]);
+    rc = harness_open(&t->h, tp_plugin(name), copy, n, stderr);
+    for (int i = 0; i < n; i++)
+        free(copy[i]);
+    if (rc != PIPIT_OK) {
+        diag("the %s plugin does not load", name);
+        return PIPIT_EINVAL;
+    }
+    t->open = true;
+    lp = t->h.ins->plugin;
+    instance_free(t->h.ins);
+    t->h.ins = NULL;
+    diag_init(&d);
+    doc = cfg_load_string(yaml, strlen(yaml), "test", &d);
+    if (doc)
+        t->h.ins = instance_create(&t->h.host, lp, PIPIT_COLLECTOR, name, doc->root,
+                                   NULL, "test", NULL, &d);
+    if (!t->h.ins)
+        diag_print(&d, stderr);
+    cfg_free(doc);
+    diag_free(&d);
+    if (!t->h.ins)
+        return PIPIT_EINVAL;
+    return harness_init(&t->h);
 }
 
 /* Parse what the plugin emitted into t->recs, counting malformed records. */

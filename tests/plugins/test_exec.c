@@ -1,8 +1,6 @@
 /* test_exec.c: the exec collector through the harness: three formats, timeout, exit status, output cap, argv without a shell. */
 #include "plugtest.h"
 #include <signal.h>
-#include "config.h"
-#include "diag.h"
 
 static const char *dir;                 /* scratch directory of the scripts */
 
@@ -18,30 +16,8 @@ static const char *dir;                 /* scratch directory of the scripts */
 static int exec_open(struct tp *t, const char *yaml)
 {
     static const char *const kv[] = { "command=true", NULL };
-    const struct loader_plugin *lp;
-    struct cfg_doc *doc;
-    struct diag d;
 
-    if (tp_open(t, "exec", kv) != PIPIT_OK) {
-        diag("the exec plugin does not load");
-        return PIPIT_EINVAL;
-    }
-    lp = t->h.ins->plugin;
-    instance_fini(t->h.ins);
-    instance_free(t->h.ins);
-    t->h.ins = NULL;
-    diag_init(&d);
-    doc = cfg_load_string(yaml, strlen(yaml), "test", &d);
-    if (doc)
-        t->h.ins = instance_create(&t->h.host, lp, PIPIT_COLLECTOR, "exec", doc->root,
-                                   NULL, "test", NULL, &d);
-    if (!t->h.ins)
-        diag_print(&d, stderr);
-    cfg_free(doc);
-    diag_free(&d);
-    if (!t->h.ins)
-        return PIPIT_EINVAL;
-    return harness_init(&t->h);
+    return tp_open_yaml(t, "exec", kv, yaml);
 }
 
 /* Write an executable script dir/name; returns its path (static buffer). */

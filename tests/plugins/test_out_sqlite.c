@@ -363,6 +363,8 @@ static void test_kinds(void)
            AGENT_A "|3|0|3000|web-01|test|EUR|vm.hours|100|200|{\"team\":\"web\"}",
            "cost with every field");
     ok(q_num("SELECT amount FROM costs") == 12.5, "cost amount");
+    is_int(q_int("SELECT amount_micros FROM costs"), 12500000,
+           "a cost line with only amount gets amount_micros from it");
 
     snprintf(payload, sizeof payload, "%s%s",
              rec("event", 4000, NULL, 0, 0, "\"name\":\"step.finished\",\"status\":\"failed\","
@@ -379,7 +381,7 @@ static void test_kinds(void)
            "event without a message");
     is_str(q_str("SELECT kind || '|' || count || '|' || skipped FROM batches WHERE seq = 4"),
            "event|2|0", "ledger row of the event batch");
-    is_int(q_int("SELECT version FROM schema_version"), 1, "schema_version is 1");
+    is_int(q_int("SELECT version FROM schema_version"), 2, "schema_version is 2");
     harness_close(&h);
 
     /* reopening finds the tables and keeps the rows */
@@ -605,6 +607,73 @@ static void test_retention(void)
     log_taken();
 }
 
+/* A cost line for the store: amount and micros as JSON text. */
+#define COST(amount, micros) \
+    "\"amount\":" amount micros ",\"currency\":\"USD\",\"resource\":\"instance\"," \
+    "\"period_start\":1,\"period_end\":2,\"labels\":{}"
+
+/*
+ * Exact money: amount_micros is stored as an integer and sums exactly where
+ * the doubles drift; a store of schema version 1 (costs without the column)
+ * is migrated at init, its old rows backfilled from amount.
+ */
+static void test_money(void)
+{
+    struct harness h;
+    char payload[8192];
+
+    is_int(store_open(&h, "money", NULL), PIPIT_OK, "money: init");
+    checker_use("money");
+    /* ten costs of 0.1: the doubles sum to 0.9999999999999999 */
+    payload[0] = '\0';
+    for (int i = 0; i < 10; i++)
+        strcat(payload, rec("cost", 1000 + i, NULL, 0, 0,
+                            COST("0.1", ",\"amount_micros\":100000")));
+    is_int(flush(&h, AGENT_A, 1, PIPIT_COST, payload), PIPIT_OK, "flush ten exact costs");
+    is_int(q_int("SELECT sum(amount_micros) FROM costs"), 1000000,
+           "their amount_micros sum to exactly 1.000000");
+    is_int(flush(&h, AGENT_A, 2, PIPIT_COST,
+                 rec("cost", 2000, NULL, 0, 0,
+                     "\"amount_micros\":92233720368547758,\"currency\":\"USD\","
+                     "\"resource\":\"r\",\"period_start\":1,\"period_end\":2,"
+                     "\"labels\":{}")), PIPIT_OK, "flush a cost with only amount_micros");
+    is_int(q_int("SELECT amount_micros FROM costs WHERE seq = 2"), 92233720368547758LL,
+           "a large amount_micros is stored to the micro");
+    is_int(flush(&h, AGENT_A, 3, PIPIT_COST,
+                 lines(rec("cost", 3000, NULL, 0, 0, COST("1", ",\"amount_micros\":\"7\"")),
+                       rec("cost", 3001, NULL, 0, 0, COST("9.3e12", "")),
+                       rec("cost", 3002, NULL, 0, 0, COST("0.0000125", "")), NULL)),
+           PIPIT_OK, "flush costs with a bad amount_micros and an amount too large");
+    is_int(q_int("SELECT skipped FROM batches WHERE seq = 3"), 2, "both are skipped");
+    is_int(q_int("SELECT amount_micros FROM costs WHERE seq = 3"), 13,
+           "an amount alone is rounded half away from zero");
+    ok(strstr(log_taken(), "amount_micros that is not an integer") != NULL,
+       "the reason is logged");
+    harness_close(&h);
+
+    /* back to version 1, as an older pipit left it, with a row of its own */
+    q_str("ALTER TABLE costs DROP COLUMN amount_micros");
+    q_str("UPDATE schema_version SET version = 1");
+    q_str("INSERT INTO costs (agent_id, seq, idx, time, host, instance, amount, currency, "
+          "resource, period_start, period_end, labels) VALUES ('" AGENT_C "', 1, 0, 5, 'h', "
+          "'i', 0.0416, 'USD', 'instance', 1, 2, '{}')");
+    checker_close();
+    is_int(store_open(&h, "money", NULL), PIPIT_OK, "a version 1 store opens");
+    checker_use("money");
+    is_int(q_int("SELECT version FROM schema_version"), 2, "and is migrated to version 2");
+    is_int(q_int("SELECT amount_micros FROM costs WHERE agent_id = '" AGENT_C "'"), 41600,
+           "its old cost gets amount_micros from amount");
+    is_int(q_int("SELECT sum(amount_micros) FROM costs WHERE agent_id = '" AGENT_A "' AND seq = 1"), 1000000,
+           "the rows of the dropped column are backfilled from amount, rounded");
+    is_int(flush(&h, AGENT_A, 4, PIPIT_COST,
+                 rec("cost", 4000, NULL, 0, 0, COST("0.5", ",\"amount_micros\":500000"))),
+           PIPIT_OK, "flush into the migrated store");
+    is_int(q_int("SELECT amount_micros FROM costs WHERE seq = 4"), 500000, "stored exactly");
+    ok(strstr(log_taken(), "to schema version 2") != NULL, "the migration is logged");
+    harness_close(&h);
+    log_taken();
+}
+
 /* Tables of a newer schema version are refused at init. */
 static void test_version(void)
 {
@@ -619,7 +688,7 @@ static void test_version(void)
         q_str("CREATE TABLE schema_version (version INTEGER NOT NULL); "
               "INSERT INTO schema_version VALUES (99)");
     is_int(store_open(&h, "newer", NULL), PIPIT_ECONFIG, "a newer schema version is refused");
-    ok(strstr(log_taken(), "version 99, newer than the 1") != NULL, "with a clear error");
+    ok(strstr(log_taken(), "version 99, newer than the 2") != NULL, "with a clear error");
     if (T.pg)
         skip(1, "synchronous is an option of out_sqlite");
     else
@@ -852,6 +921,7 @@ int main(int argc, char **argv)
         test_gaps();
         test_retention();
         test_version();
+        test_money();
         test_retry();
 #ifdef HAVE_POSTGRESQL
         if (T.pg)
@@ -863,7 +933,7 @@ int main(int argc, char **argv)
 #ifdef HAVE_POSTGRESQL
     if (T.pg && !getenv("PIPIT_KEEP_DB")) {
         static const char *const dbs[] = { "kinds", "dup", "origin", "bad", "gaps", "retention",
-                                           "newer", "retry", "bench" };
+                                           "newer", "retry", "bench", "money" };
         PGconn *c = PQconnectdb(T.conninfo);
         for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
             char sql[256];

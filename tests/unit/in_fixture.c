@@ -149,6 +149,20 @@ static int fixture_collect(pipit_instance *ins, void *data)
             tally(c, api->emit(ins, &nameless));
         tally(c, api->emit_log(ins, 9, "bad level", NULL, 0));
         tally(c, api->emit_log(ins, PIPIT_LOG_WARN, "good line", NULL, 0));
+    } else if (mode_is(c, "costs")) {
+        /* one cost as a plugin built for ABI 1.0 emits it (its struct ends
+         * before amount_micros, which holds junk the host must not read),
+         * then the same amount, exact, from a plugin of ABI 1.1 */
+        struct pipit_record cost = {
+            .struct_size = offsetof(struct pipit_record, amount_micros),
+            .kind = PIPIT_COST, .amount = 0.0416, .currency = "USD",
+            .resource = "instance", .amount_micros = 999,
+        };
+        tally(c, api->emit(ins, &cost));
+        cost.struct_size = sizeof cost;
+        cost.amount = 7;                /* ignored: amount_micros wins */
+        cost.amount_micros = 41600;
+        tally(c, api->emit(ins, &cost));
     } else if (mode_is(c, "thread")) {
         struct thread_arg t = { ins, c };
         pthread_t th;

@@ -11,7 +11,7 @@
  */
 struct fixture_ctx {
     /* options */
-    const char *mode;                   /* gauges, invalid, thread, flood, state,
+    const char *mode;                   /* gauges, costs, invalid, thread, flood, state,
                                            config, loop, logs, fail, initfail */
     int64_t count;                      /* records, log lines or timer ticks */
     const char *text;                   /* read back through api->config_get */

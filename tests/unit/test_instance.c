@@ -147,6 +147,26 @@ static void test_gauges(void)
     close_checked(&h, "gauges", 1);
 }
 
+/* Costs from plugins of ABI 1.0 (no amount_micros) and 1.1 encode to the
+ * same exact amount; the host never reads past a record's struct_size. */
+static void test_costs(void)
+{
+    struct harness h;
+    struct fixture_ctx *c = open_fixture(&h, "costs", "mode=costs", NULL);
+
+    is_int(harness_init(&h), PIPIT_OK, "costs: init succeeds");
+    is_int(harness_run(&h), PIPIT_OK, "costs: collect succeeds");
+    ok(c->emit_ok == 2 && lines_in(&h) == 2, "costs: both costs accepted");
+    for (int i = 0; i < 2; i++) {
+        json_t *j = line_of(&h, i);
+        ok(j && json_integer_value(json_object_get(j, "amount_micros")) == 41600 &&
+           json_real_value(json_object_get(j, "amount")) == 0.0416,
+           "costs: the ABI 1.%d record is 41600 micros, amount 0.0416", i);
+        json_decref(j);
+    }
+    close_checked(&h, "costs", 1);
+}
+
 static void test_invalid(void)
 {
     struct harness h;
@@ -393,6 +413,7 @@ int main(void)
     log_setup(log_file, LOG_FMT_LOGFMT, PIPIT_LOG_INFO);
 
     test_gauges();
+    test_costs();
     test_invalid();
     test_thread();
     test_flood();

@@ -420,7 +420,8 @@ static void test_encode(void)
     r = cost();
     j = encoded_is(&r, "web-01", "billing", 5,
                    "{\"kind\":\"cost\",\"time\":1700000000123456789,\"host\":\"web-01\","
-                   "\"instance\":\"billing\",\"amount\":12.5,\"currency\":\"USD\","
+                   "\"instance\":\"billing\",\"amount\":12.5,\"amount_micros\":12500000,"
+                   "\"currency\":\"USD\","
                    "\"resource\":\"vm/i-123\",\"period_start\":1000,\"period_end\":2000,"
                    "\"labels\":{\"team\":\"web\"}}\n",
                    "a cost");
@@ -429,7 +430,8 @@ static void test_encode(void)
        jint(j, "period_end", 2000) && jstr(json_object_get(j, "labels"), "team", "web"),
        "encode a cost: amount, currency, resource, period");
     is_str(keys_of(j, keys, sizeof keys),
-           "kind,time,host,instance,amount,currency,resource,period_start,period_end,labels",
+           "kind,time,host,instance,amount,amount_micros,currency,resource,period_start,"
+           "period_end,labels",
            "encode a cost: key order");
     json_decref(j);
 
@@ -553,6 +555,76 @@ static void test_relay(void)
     accepted(&r, "a record of the ABI 1.0 size");
 }
 
+/*
+ * Exact money (ABI 1.1): amount_micros wins over amount and is written as
+ * an integer, with amount derived from its digits; a plugin that only sets
+ * amount (or that was built before the field) gets it rounded to micros.
+ */
+static void test_cost_micros(void)
+{
+    struct pipit_record r = cost();
+    struct buf b = BUF_INIT;
+    json_t *j;
+
+    r.amount = 0;
+    r.amount_micros = 41600;
+    j = encoded_is(&r, "h", "i", 5,
+                   "{\"kind\":\"cost\",\"time\":1700000000123456789,\"host\":\"h\","
+                   "\"instance\":\"i\",\"amount\":0.0416,\"amount_micros\":41600,"
+                   "\"currency\":\"USD\",\"resource\":\"vm/i-123\",\"period_start\":1000,"
+                   "\"period_end\":2000,\"labels\":{\"team\":\"web\"}}\n",
+                   "an exact cost: amount written from its micros, digit for digit");
+    json_decref(j);
+
+    r.amount_micros = -3500001;
+    r.amount = NAN;                     /* ignored when micros are set */
+    accepted(&r, "an exact cost whose amount is NaN (amount_micros wins)");
+    j = encoded_is(&r, "h", "i", 5,
+                   "{\"kind\":\"cost\",\"time\":1700000000123456789,\"host\":\"h\","
+                   "\"instance\":\"i\",\"amount\":-3.500001,\"amount_micros\":-3500001,"
+                   "\"currency\":\"USD\",\"resource\":\"vm/i-123\",\"period_start\":1000,"
+                   "\"period_end\":2000,\"labels\":{\"team\":\"web\"}}\n",
+                   "a negative exact cost (a refund)");
+    json_decref(j);
+
+    r.amount_micros = INT64_MIN;
+    ok(record_encode_json(&b, &r, "h", "i", 5) == PIPIT_OK &&
+       strstr(b.data, "\"amount\":-9223372036854.775808,"
+                      "\"amount_micros\":-9223372036854775808,") != NULL,
+       "the most negative amount_micros encodes exactly");
+    buf_free(&b);
+
+    /* amount only: rounded half away from zero */
+    r = cost();
+    r.amount = 0.0000125;
+    is_int(record_cost_amount_micros(&r), 13, "an amount of 0.0000125 is 13 micros");
+    r.amount = -0.0000125;
+    is_int(record_cost_amount_micros(&r), -13, "an amount of -0.0000125 is -13 micros");
+    r.amount = 0.1 + 0.2;               /* 0.30000000000000004 */
+    is_int(record_cost_amount_micros(&r), 300000, "0.1 + 0.2 is 300000 micros");
+    r.amount = 9.3e12;
+    refused(&r, "beyond what amount_micros holds", "an amount past int64 micros");
+    r.amount = -9.3e12;
+    refused(&r, "beyond what amount_micros holds", "a negative amount past int64 micros");
+
+    /* a plugin built for ABI 1.0: amount_micros is beyond its struct */
+    r = cost();
+    r.struct_size = offsetof(struct pipit_record, amount_micros);
+    r.amount_micros = 1;                /* not looked at */
+    is_int(record_cost_micros(&r), 0, "amount_micros beyond struct_size reads as unset");
+    is_int(record_cost_amount_micros(&r), 12500000, "an ABI 1.0 cost's micros come from amount");
+    j = encoded_is(&r, "h", "i", 5,
+                   "{\"kind\":\"cost\",\"time\":1700000000123456789,\"host\":\"h\","
+                   "\"instance\":\"i\",\"amount\":12.5,\"amount_micros\":12500000,"
+                   "\"currency\":\"USD\",\"resource\":\"vm/i-123\",\"period_start\":1000,"
+                   "\"period_end\":2000,\"labels\":{\"team\":\"web\"}}\n",
+                   "an ABI 1.0 cost encodes with amount_micros from its amount");
+    json_decref(j);
+    r.host = "";
+    refused(&r, "host or instance given but empty",
+            "an ABI 1.0 record with the relay fields is still checked");
+}
+
 int main(void)
 {
     test_kind_names();
@@ -560,5 +632,6 @@ int main(void)
     test_check_bad();
     test_encode();
     test_relay();
+    test_cost_micros();
     return done_testing();
 }

@@ -69,7 +69,7 @@ int main(void)
     const char *metric = HEAD("metric") ",\"name\":\"cpu.time_seconds\",\"type\":\"counter\","
                          "\"value\":64.23,\"labels\":{\"cpu\":\"total\",\"state\":\"user\"}}";
 
-    plan(29);
+    plan(33);
 
     relays_to(&s, metric, PIPIT_METRIC,
               HEAD("metric") ORIGIN ",\"name\":\"cpu.time_seconds\",\"type\":\"counter\","
@@ -88,9 +88,25 @@ int main(void)
     relays_to(&s, HEAD("cost") ",\"amount\":12.5,\"currency\":\"USD\",\"resource\":\"vm\","
               "\"period_start\":1000,\"period_end\":2000,\"labels\":{\"team\":\"web\"}}",
               PIPIT_COST,
-              HEAD("cost") ORIGIN ",\"amount\":12.5,\"currency\":\"USD\",\"resource\":\"vm\","
+              HEAD("cost") ORIGIN ",\"amount\":12.5,\"amount_micros\":12500000,"
+              "\"currency\":\"USD\",\"resource\":\"vm\","
               "\"period_start\":1000,\"period_end\":2000,\"labels\":{\"team\":\"web\"}}",
-              "a cost");
+              "a cost from an agent before amount_micros");
+    relays_to(&s, HEAD("cost") ",\"amount\":0.0416,\"amount_micros\":41601,\"currency\":\"EUR\","
+              "\"resource\":\"instance\",\"period_start\":1000,\"period_end\":2000,"
+              "\"labels\":{}}", PIPIT_COST,
+              HEAD("cost") ORIGIN ",\"amount\":0.041601,\"amount_micros\":41601,"
+              "\"currency\":\"EUR\",\"resource\":\"instance\",\"period_start\":1000,"
+              "\"period_end\":2000,\"labels\":{}}",
+              "a cost keeps its exact amount_micros, which wins over amount");
+    relays_to(&s, HEAD("cost") ",\"amount\":-92233720368.54775807,"
+              "\"amount_micros\":-92233720368547758,\"currency\":\"USD\","
+              "\"resource\":\"r\",\"period_start\":1,\"period_end\":2,\"labels\":{}}",
+              PIPIT_COST,
+              HEAD("cost") ORIGIN ",\"amount\":-92233720368.547758,"
+              "\"amount_micros\":-92233720368547758,\"currency\":\"USD\","
+              "\"resource\":\"r\",\"period_start\":1,\"period_end\":2,\"labels\":{}}",
+              "a large exact amount is relayed to the micro, past a double's precision");
     relays_to(&s, HEAD("event") ",\"name\":\"step.finished\",\"status\":\"ok\","
               "\"message\":\"done\",\"labels\":{}}", PIPIT_EVENT,
               HEAD("event") ORIGIN ",\"name\":\"step.finished\",\"status\":\"ok\","
@@ -121,6 +137,12 @@ int main(void)
             PIPIT_EVENT, "an empty instance");
     refused(&s, HEAD("event") ",\"name\":\"e\",\"labels\":{\"a\":1}}", PIPIT_EVENT,
             "a label that is not a string");
+    refused(&s, HEAD("cost") ",\"amount\":1.5,\"amount_micros\":1.5,\"currency\":\"USD\","
+            "\"resource\":\"r\",\"period_start\":1,\"period_end\":2,\"labels\":{}}",
+            PIPIT_COST, "an amount_micros that is not an integer");
+    refused(&s, HEAD("cost") ",\"amount\":1.5,\"amount_micros\":\"1500000\",\"currency\":"
+            "\"USD\",\"resource\":\"r\",\"period_start\":1,\"period_end\":2,\"labels\":{}}",
+            PIPIT_COST, "an amount_micros given as a string");
     refused(&s, HEAD("event") ",\"name\":\"e\",\"labels\":{\"a\":\"x\",\"a\":\"y\"}}",
             PIPIT_EVENT, "a label given twice");
 

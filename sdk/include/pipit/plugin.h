@@ -23,7 +23,7 @@ extern "C" {
  */
 #define PIPIT_ABI_MAGIC 0x70697069u /* "pipi" */
 #define PIPIT_ABI_MAJOR 1
-#define PIPIT_ABI_MINOR 0
+#define PIPIT_ABI_MINOR 1
 
 /* The one exported symbol of every plugin. */
 #define PIPIT_ENTRY_SYMBOL "pipit_plugin_entry"
@@ -128,7 +128,8 @@ struct pipit_record {
     const char *source;                 /* file path or stream name */
     uint64_t offset;                    /* byte offset in source */
 
-    /* cost: amount of money for a resource over a period. */
+    /* cost: amount of money for a resource over a period. Since ABI 1.1
+     * amount_micros (at the end) holds it exactly and wins when set. */
     double amount;
     const char *currency;               /* ISO 4217, e.g. "USD" */
     const char *resource;               /* what was paid for */
@@ -146,6 +147,12 @@ struct pipit_record {
     const char *origin_agent;           /* agent id (UUID) of the first emitter */
     uint64_t origin_seq;                /* that agent's batch sequence number */
     uint32_t origin_index;              /* the record's index in that batch */
+
+    /* Since ABI 1.1. cost: the amount in millionths of the currency unit
+     * (41600 is 0.0416), exact. When non-zero it is authoritative and
+     * amount is ignored (the host derives it); when zero, amount is used
+     * and rounded to micros half away from zero. */
+    int64_t amount_micros;
 };
 
 /* ---- batches (what outputs receive) ------------------------------------ */
