@@ -281,12 +281,7 @@ static bool valid_env_name(const char *s, size_t n)
     return true;
 }
 
-/*
- * Read a file of at most max bytes into out. Only regular files are read
- * (a FIFO or a device could block or never end). Returns PIPIT_OK, or an
- * error with errno-style text in why.
- */
-static int read_small_file(const char *path, size_t max, struct buf *out,
+int cfg_read_small_file(const char *path, size_t max, struct buf *out,
                            const char **why)
 {
     struct stat st;
@@ -370,7 +365,7 @@ static bool expand_file(struct loader *L, int line, const char *spec, size_t n,
         load_error(L, line, "${file:...} path contains a NUL byte");
         goto out;
     }
-    rc = read_small_file(path, CFG_MAX_SECRET, &content, &why);
+    rc = cfg_read_small_file(path, CFG_MAX_SECRET, &content, &why);
     if (rc == PIPIT_EFULL) {
         load_error(L, line, "cannot read ${file:%s}: larger than %u KiB",
                    path, CFG_MAX_SECRET >> 10);
@@ -894,7 +889,7 @@ struct cfg_doc *cfg_load_file(const char *path, struct diag *d)
     char *dir = NULL;
     int rc;
 
-    rc = read_small_file(path, CFG_MAX_FILE, &text, &why);
+    rc = cfg_read_small_file(path, CFG_MAX_FILE, &text, &why);
     if (rc == PIPIT_EFULL) {
         diag_add(d, path, 0, NULL, "file too large (more than %u MiB)",
                  CFG_MAX_FILE >> 20);
