@@ -318,8 +318,10 @@ int cfg_read_small_file(const char *path, size_t max, struct buf *out,
             *why = strerror(errno);
             goto out;
         }
-        if (r == 0)
+        if (r == 0) {
+            out->data[out->len] = '\0';  /* an empty file too */
             break;
+        }
         out->len += (size_t)r;
         out->data[out->len] = '\0';
         if (out->len > max) {           /* it grew while we read */

@@ -11,6 +11,7 @@
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <pipit/plugin.h>
 #include "config.h"
 #include "errors.h"
 #include "http_server.h"
