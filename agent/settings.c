@@ -4,7 +4,7 @@
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
-#include "http_server.h"
+#include "http_parse.h"
 #include "instance.h"
 #include "log.h"
 #include "record.h"
