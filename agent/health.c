@@ -22,8 +22,8 @@ static uint64_t owed_batches(const struct pipeline *pl, const struct pipeline_ou
     return n;
 }
 
-void health_output(const struct daemon_view *v, const struct pipit_instance *ins,
-                   struct output_health *h)
+static void judge_output(const struct daemon_view *v, const struct pipit_instance *ins,
+                         struct output_health *h)
 {
     const struct pipeline_output *o = ins->out;
 
@@ -49,7 +49,7 @@ void health_output(const struct daemon_view *v, const struct pipit_instance *ins
     }
 }
 
-bool health_buffer_ok(const struct daemon_view *v)
+static bool buffer_below_high_water(const struct daemon_view *v)
 {
     if (v->spool) {
         const struct spool_stats *st = spool_stats(v->spool);
@@ -94,39 +94,32 @@ static void render_buffer(struct buf *out, const struct daemon_view *v, bool ok)
     }
 }
 
-bool health_ready(const struct daemon_view *v)
+void health_judge(struct daemon_view *v)
 {
-    struct output_health h;
-    bool ready = v->pl && v->noutputs > 0 && health_buffer_ok(v);
-
-    for (size_t i = 0; ready && i < v->noutputs; i++) {
-        health_output(v, v->outputs[i], &h);
-        ready = h.ready;
+    v->buffer_ok = buffer_below_high_water(v);
+    v->ready = v->pl && v->noutputs > 0 && v->buffer_ok;
+    for (size_t i = 0; i < v->noutputs; i++) {
+        judge_output(v, v->outputs[i], &v->health[i]);
+        v->ready = v->ready && v->health[i].ready;
     }
-    return ready;
 }
 
-bool health_render_ready(struct buf *out, const struct daemon_view *v)
+void health_render_ready(struct buf *out, const struct daemon_view *v)
 {
-    struct output_health h;
-    bool buffer_ok = health_buffer_ok(v);
-    bool ready = health_ready(v);
-    const char *why = ready ? "every output delivering, buffer below high water"
+    const char *why = v->ready ? "every output delivering, buffer below high water"
                     : !v->pl ? "reloading"
                     : v->noutputs == 0 ? "no output configured"
-                    : !buffer_ok ? "buffer past its high-water mark"
+                    : !v->buffer_ok ? "buffer past its high-water mark"
                     : "an output is not delivering";
 
     buf_printf(out, "{\"status\":\"%s\",\"reason\":\"%s\",\"outputs\":[",
-               ready ? "ready" : "not ready", why);
+               v->ready ? "ready" : "not ready", why);
     for (size_t i = 0; i < v->noutputs; i++) {
-        health_output(v, v->outputs[i], &h);
         if (i)
             buf_putc(out, ',');
-        render_output(out, v, v->outputs[i], &h);
+        render_output(out, v, v->outputs[i], &v->health[i]);
     }
     buf_puts(out, "],");
-    render_buffer(out, v, buffer_ok);
+    render_buffer(out, v, v->buffer_ok);
     buf_puts(out, "}\n");
-    return ready;
 }

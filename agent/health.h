@@ -11,6 +11,14 @@
 
 struct http_server;
 
+/* One output's standing for /readyz. */
+struct output_health {
+    bool ready;
+    const char *reason;                 /* static text */
+    uint64_t owed;                      /* batches it still has to deliver */
+    double failing_s;                   /* since its first failure, or 0 */
+};
+
 /*
  * The daemon's state as the runtime shows it to the endpoints, read on the
  * loop thread only. Every pointer is borrowed for the duration of one call.
@@ -27,14 +35,11 @@ struct daemon_view {
     int64_t start_time_ns;              /* wall clock, at process start */
     int64_t ready_grace_ns;             /* http.ready_grace */
     int64_t now_ns;                     /* monotonic (batch_clock_ns) */
-};
 
-/* One output's standing for /readyz. */
-struct output_health {
-    bool ready;
-    const char *reason;                 /* static text */
-    uint64_t owed;                      /* batches it still has to deliver */
-    double failing_s;                   /* since its first failure, or 0 */
+    /* Filled by health_judge(): */
+    struct output_health *health;       /* one per output, given by the caller */
+    bool buffer_ok;                     /* spool (or pipeline) below high water */
+    bool ready;                         /* /readyz's verdict */
 };
 
 /* The spool (or, without one, the pipeline's memory) at 90% of its bound
@@ -42,21 +47,18 @@ struct output_health {
 #define HEALTH_HIGH_WATER_PERCENT 90
 
 /*
- * Judge output o (an instance of v->outputs): not ready when it is not
- * running, or when it has batches to deliver and has failed (retry, error)
- * without a delivery for longer than v->ready_grace_ns.
+ * Judge every output into v->health (v->noutputs entries) and the buffer:
+ * an output is not ready when it is not running, or when it has batches
+ * to deliver and has failed (retry, error) without a delivery for longer
+ * than v->ready_grace_ns. v is ready with at least one output, every
+ * output ready and the buffer below its high-water mark. The queue is
+ * walked once per output, so judge once per snapshot.
  */
-void health_output(const struct daemon_view *v, const struct pipit_instance *o,
-                   struct output_health *h);
-/* True when the spool (or the pipeline) is below its high-water mark. */
-bool health_buffer_ok(const struct daemon_view *v);
-/* At least one output, every output ready, the buffer below high water. */
-bool health_ready(const struct daemon_view *v);
+void health_judge(struct daemon_view *v);
 /*
- * Append /readyz's JSON document to out: the verdict, each output's
- * standing and the buffer's. Returns true when ready: at least one output,
- * every output ready and the buffer below its high-water mark.
+ * Append /readyz's JSON document to out (after health_judge): the
+ * verdict, each output's standing and the buffer's.
  */
-bool health_render_ready(struct buf *out, const struct daemon_view *v);
+void health_render_ready(struct buf *out, const struct daemon_view *v);
 
 #endif

@@ -143,6 +143,8 @@ static int start_generation(struct runtime *rt, struct agent_conf *c)
     rt->host.max_collect_bytes = (size_t)c->pipeline.max_collect_bytes;
     if ((rt->spool != NULL) != c->spool.enabled)
         log_warn("runtime", "spool.enabled changed; it takes effect at the next restart");
+    if ((rt->http != NULL) != c->http.enabled)
+        log_warn("runtime", "http.enabled changed; it takes effect at the next restart");
 
     g->outputs = calloc(c->noutputs + 1, sizeof *g->outputs);
     g->inputs = calloc(c->ninputs + 1, sizeof *g->inputs);
@@ -433,6 +435,7 @@ static void publish_http(struct runtime *rt)
 {
     struct generation *g = rt->gen;
     struct buf metrics = BUF_INIT, ready = BUF_INIT;
+    struct output_health health[SETTINGS_MAX_OUTPUTS];
     struct daemon_view v = {
         .pl = g ? g->pl : NULL,
         .inputs = g ? g->inputs : NULL,
@@ -445,13 +448,15 @@ static void publish_http(struct runtime *rt)
         .start_time_ns = rt->start_ns,
         .ready_grace_ns = g ? g->conf->http.ready_grace_ms * 1000000 : 0,
         .now_ns = batch_clock_ns(),
+        .health = health,
     };
 
     if (!rt->http)
         return;
+    health_judge(&v);
     selfmetrics_render(&metrics, &v);
-    bool ok = health_render_ready(&ready, &v);
-    http_server_publish(rt->http, &metrics, &ready, ok);
+    health_render_ready(&ready, &v);
+    http_server_publish(rt->http, &metrics, &ready, v.ready);
     buf_free(&metrics);
     buf_free(&ready);
 }

@@ -229,8 +229,6 @@ static const struct field output_fields[] = {
 
 static void render_outputs(struct buf *b, const struct daemon_view *v)
 {
-    struct output_health h;
-
     for (size_t f = 0; f < sizeof output_fields / sizeof output_fields[0]; f++) {
         family(b, output_fields[f].name, output_fields[f].type, output_fields[f].help);
         for (size_t i = 0; i < v->noutputs; i++) {
@@ -246,16 +244,14 @@ static void render_outputs(struct buf *b, const struct daemon_view *v)
     for (size_t i = 0; i < v->noutputs; i++) {
         const struct pipit_instance *ins = v->outputs[i];
         const char *kv[] = { "output", ins->name, "plugin", ins->plugin->desc.name, NULL };
-        health_output(v, ins, &h);
-        sample_u(b, "pipit_output_pending_batches", kv, h.owed);
+        sample_u(b, "pipit_output_pending_batches", kv, v->health[i].owed);
     }
     family(b, "pipit_output_ready", "gauge",
            "1 when an output counts as reachable for /readyz, else 0");
     for (size_t i = 0; i < v->noutputs; i++) {
         const struct pipit_instance *ins = v->outputs[i];
         const char *kv[] = { "output", ins->name, "plugin", ins->plugin->desc.name, NULL };
-        health_output(v, ins, &h);
-        sample_u(b, "pipit_output_ready", kv, h.ready);
+        sample_u(b, "pipit_output_ready", kv, v->health[i].ready);
     }
     family(b, "pipit_output_delivery_latency_seconds", "histogram",
            "Time from a batch's close to its delivery by an output");
@@ -389,9 +385,9 @@ static void render_daemon(struct buf *b, const struct daemon_view *v)
     sample_u(b, "pipit_build_info", kv, 1);
     family(b, "pipit_start_time_seconds", "gauge", "When the process started, in Unix time");
     sample_d(b, "pipit_start_time_seconds", NULL, (double)v->start_time_ns / 1e9);
-    gauge1(b, "pipit_ready", "1 when /readyz answers 200, else 0", true, health_ready(v));
+    gauge1(b, "pipit_ready", "1 when /readyz answers 200, else 0", true, v->ready);
     gauge1(b, "pipit_ready_buffer", "1 while the spool (or, without one, the pipeline) "
-           "is below its high-water mark", true, health_buffer_ok(v));
+           "is below its high-water mark", true, v->buffer_ok);
     if (!v->http)
         return;
     http_server_counts(v->http, counts);

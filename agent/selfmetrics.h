@@ -7,7 +7,7 @@
 
 /*
  * Append every metric family of the daemon (docs/operations.md lists
- * them) to out, each with its HELP and TYPE lines once and its samples
+ * them) to out, v judged by health_judge(), each with its HELP and TYPE lines once and its samples
  * together. Loop thread. (Out of memory leaves lines out; the text is a
  * few tens of KiB.)
  */
