@@ -43,6 +43,7 @@ struct http_server {
     unsigned char token_sha[SHA256_DIGEST_LENGTH];
     int64_t stall_timeout_ns;
     int64_t started_ns;
+    struct buf cert, key;               /* PEM, kept while the daemon runs */
     pthread_mutex_t mu;
     struct http_snapshot snap;          /* under mu */
     atomic_uint_least64_t counts[HTTP_ST_MAX];
@@ -234,11 +235,19 @@ static int read_pem(const char *key, const char *path, struct buf *out, char *er
     return PIPIT_EIO;
 }
 
+/* The key is wiped before its memory goes back to the allocator. */
+static void free_tls(struct http_server *s)
+{
+    if (s->key.data)
+        OPENSSL_cleanse(s->key.data, s->key.len);
+    buf_free(&s->key);
+    buf_free(&s->cert);
+}
+
 struct http_server *http_server_start(const struct http_server_config *c,
                                       char *err, size_t errlen)
 {
     struct http_server_addr addr;
-    struct buf cert = BUF_INIT, key = BUF_INIT;
     struct http_server *s = calloc(1, sizeof *s);
     char why[128];
 
@@ -272,12 +281,12 @@ struct http_server *http_server_start(const struct http_server_config *c,
             snprintf(err, errlen, "http.tls_cert: this libmicrohttpd has no TLS support");
             goto fail;
         }
-        if (read_pem("tls_cert", c->tls_cert, &cert, err, errlen) != PIPIT_OK ||
-            read_pem("tls_key", c->tls_key, &key, err, errlen) != PIPIT_OK)
+        if (read_pem("tls_cert", c->tls_cert, &s->cert, err, errlen) != PIPIT_OK ||
+            read_pem("tls_key", c->tls_key, &s->key, err, errlen) != PIPIT_OK)
             goto fail;
         flags |= MHD_USE_TLS;
-        HTTP_OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, cert.data);
-        HTTP_OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, key.data);
+        HTTP_OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert.data);
+        HTTP_OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, s->key.data);
     }
     HTTP_OPT(MHD_OPTION_END, 0, NULL);
 #undef HTTP_OPT
@@ -291,16 +300,9 @@ struct http_server *http_server_start(const struct http_server_config *c,
                  "certificate or key; see the lines above)", c->listen);
         goto fail;
     }
-    if (key.data)
-        OPENSSL_cleanse(key.data, key.len);
-    buf_free(&cert);
-    buf_free(&key);
     return s;
 fail:
-    if (key.data)
-        OPENSSL_cleanse(key.data, key.len);
-    buf_free(&cert);
-    buf_free(&key);
+    free_tls(s);
     pthread_mutex_destroy(&s->mu);
     free(s);
     return NULL;
@@ -342,6 +344,7 @@ void http_server_stop(struct http_server *s)
     if (!s)
         return;
     MHD_stop_daemon(s->mhd);
+    free_tls(s);
     free(s->snap.metrics);
     free(s->snap.ready);
     pthread_mutex_destroy(&s->mu);

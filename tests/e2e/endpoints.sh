@@ -4,7 +4,7 @@
 . "$top_srcdir/tests/e2e/daemon.sh"
 . "$top_srcdir/tests/e2e/endpoints_lib.sh"
 setup_e2e
-plan 41
+plan 43
 
 # listeners PID: TCP sockets PID listens on.
 listeners() {
@@ -193,6 +193,17 @@ code=$(auth /healthz)
 [ "$code" != 200 ]
 ok $? "plain HTTP to the TLS port gets no answer ($code)"
 stop_pipitd
+
+echo "not a certificate" >"$T/cert.pem"
+: >"$T/pipitd.log"
+start_pipitd "$T/p.yaml"
+wait "$PIPITD_PID"
+status=$?
+PIPITD_PID=
+[ "$status" != 0 ] && log_has "cannot start the HTTP endpoints: cannot serve on 127.0.0.1:0"
+ok $? "an unusable certificate stops pipitd at start, saying why ($status)" || show_log
+! grep -q "BEGIN PRIVATE KEY\|$TOKEN" "$T/pipitd.log"
+ok $? "neither the key nor the token is logged"
 
 # --- configuration errors ------------------------------------------------
 printf 'http:\n  enabled: true\n  listen: localhost:99999\n' >"$T/bad.yaml"
