@@ -18,18 +18,19 @@ struct field {
 };
 
 /* The shortest %g form of v that reads back equal ("0.005", not
- * "0.0050000000000000001"); the text format's spelling of infinities. */
+ * "0.0050000000000000001"); the text format's spelling of NaN and the
+ * infinities. */
 static void put_double(struct buf *b, double v)
 {
     char s[40];
 
-    if (isinf(v)) {
-        buf_puts(b, v > 0 ? "+Inf" : "-Inf");
+    if (isinf(v) || isnan(v)) {
+        buf_puts(b, isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
         return;
     }
     for (int p = 1; p <= 17; p++) {
         snprintf(s, sizeof s, "%.*g", p, v);
-        if (isnan(v) || strtod(s, NULL) == v)
+        if (strtod(s, NULL) == v)
             break;
     }
     buf_puts(b, s);

@@ -4,7 +4,7 @@
 . "$top_srcdir/tests/e2e/daemon.sh"
 . "$top_srcdir/tests/e2e/endpoints_lib.sh"
 setup_e2e
-plan 43
+plan 44
 
 # listeners PID: TCP sockets PID listens on.
 listeners() {
@@ -78,7 +78,7 @@ inputs:
     count: 25
     interval: 1h
   - plugin: $TESTSRC
-    name: tick
+    name: 'tick"q"\b'
     interval: 100ms
 outputs:
   - plugin: $PIPIT_TEST_LIB/out_testsink.so
@@ -123,6 +123,8 @@ ok $? "one collector duration observation for src's one run ($c, $r)"
 [ "$(value 'pipit_batch_records_count')" -gt 0 ] &&
     awk '$1 == "pipit_batch_compression_ratio" && $2 > 1 { f = 1 } END { exit !f }' "$T/samples"
 ok $? "batch sizes and a compression ratio above 1"
+value_above 'pipit_collector_runs_total{instance="tick"q"\b",plugin="testsrc"}' 0
+ok $? "a label value with quotes and a backslash is escaped and reads back"
 [ -n "$(value 'pipit_spool_bytes')" ] && [ "$(value 'pipit_records_dropped_total{reason="unrouted"}')" = 0 ]
 ok $? "spool figures and drops by reason are there"
 

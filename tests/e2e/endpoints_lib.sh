@@ -19,7 +19,8 @@ scrape() {
     [ "$(auth /metrics)" = 200 ] && "$PROMCHECK" <"$T/body" >"$T/samples" 2>"$T/promcheck.err"
 }
 # value SERIES: the value of one sample of the last scrape (exact series text).
-value() { awk -v s="$1" '$1 == s { print $2 }' "$T/samples"; }
+# (through the environment: awk -v would read backslashes as escapes)
+value() { SERIES=$1 awk '$1 == ENVIRON["SERIES"] { print $2 }' "$T/samples"; }
 value_is() { scrape && [ "$(value "$1")" = "$2" ]; }
 value_above() { scrape && [ -n "$(value "$1")" ] && [ "$(value "$1")" -gt "$2" ]; }
 ready_is() { [ "$(auth /readyz)" = "$1" ]; }
