@@ -105,7 +105,8 @@ const struct pipit_option settings_http_options[] = {
                      "File holding a bearer token every request must present "
                      "(Authorization: Bearer ...); unset: no authentication"),
     PIPIT_OPT_INT("max_connections", "16", 1, 1024, struct http_settings,
-                  max_connections, "Connections served at once; more are refused"),
+                  max_connections, "Connections open at once; more wait in the listen "
+                  "queue until one closes"),
     PIPIT_OPT_DURATION("timeout", "10s", 1000, 300000, struct http_settings, timeout_ms,
                        "A connection idle this long is closed"),
     PIPIT_OPT_SIZE("max_request_bytes", "16KiB", 4096, 1048576, struct http_settings,

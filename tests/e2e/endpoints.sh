@@ -4,7 +4,7 @@
 . "$top_srcdir/tests/e2e/daemon.sh"
 . "$top_srcdir/tests/e2e/endpoints_lib.sh"
 setup_e2e
-plan 44
+plan 45
 
 # listeners PID: TCP sockets PID listens on.
 listeners() {
@@ -45,6 +45,8 @@ agent:
   state_dir: $T/state-agg
 http:
   listen: 127.0.0.1:0
+  max_connections: 2
+  timeout: 2s
 outputs:
   - plugin: $PIPIT_TEST_LIB/out_testsink.so
     path: $T/agg.out
@@ -54,6 +56,14 @@ wait_for 20 serving
 ok $? "the aggregator role serves the endpoints without http.enabled" || show_log
 [ "$(get /healthz)" = 200 ] && grep -q '"status":"ok"' "$T/body"
 ok $? "/healthz answers 200 {\"status\":\"ok\"}" || cat "$T/body"
+# Two idle connections fill max_connections: a third request waits until
+# http.timeout closes one of them (so it cannot take less than ~2 s).
+exec 3<>"/dev/tcp/127.0.0.1/$(port)" 4<>"/dev/tcp/127.0.0.1/$(port)"
+took=$(curl -s -o /dev/null --max-time 60 -w '%{http_code} %{time_total}' \
+    "http://127.0.0.1:$(port)/healthz")
+exec 3<&- 4<&-
+echo "$took" | awk '$1 == 200 && $2 >= 1.5 { f = 1 } END { exit !f }'
+ok $? "max_connections holds a third client back until http.timeout closes an idle one ($took)"
 stop_pipitd
 
 # --- figures, readiness, auth and bounds ---------------------------------
