@@ -4,7 +4,7 @@
 . "$top_srcdir/tests/e2e/daemon.sh"
 . "$top_srcdir/tests/e2e/endpoints_lib.sh"
 setup_e2e
-plan 45
+plan 46
 
 # listeners PID: TCP sockets PID listens on.
 listeners() {
@@ -184,6 +184,11 @@ counted() {
 }
 wait_for 10 counted
 ok $? "requests counted by status (in the next snapshot)"
+kill -HUP "$PIPITD_PID"
+reloaded() { log_has "configuration reloaded"; }
+wait_for 20 reloaded && wait_for 10 ready_is 200 && scrape &&
+    [ "$(value 'pipit_output_retries_total{output="sink",plugin="testsink"}')" = 0 ]
+ok $? "after a reload the same server answers, with the new configuration's figures (retries 0 again)"
 kill -0 "$PIPITD_PID"
 ok $? "pipitd is still running"
 stop_pipitd
