@@ -60,6 +60,13 @@ int http_parse_listen(const char *s, struct http_server_addr *a, char *why, size
     return PIPIT_EINVAL;
 }
 
+bool http_addr_is_loopback(const struct http_server_addr *a)
+{
+    if (a->ss.ss_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
+    return (ntohl(((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr) >> 24) == 127;
+}
+
 const char *http_bearer_token(const char *header, size_t *len)
 {
     if (!header)

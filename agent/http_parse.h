@@ -2,6 +2,7 @@
 #ifndef PIPIT_HTTP_PARSE_H
 #define PIPIT_HTTP_PARSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -16,6 +17,9 @@ struct http_server_addr {
  * any free port). Returns PIPIT_OK, or PIPIT_EINVAL with the reason in why.
  */
 int http_parse_listen(const char *s, struct http_server_addr *a, char *why, size_t whylen);
+
+/* True for 127.0.0.0/8 and ::1: reachable from this host only. */
+bool http_addr_is_loopback(const struct http_server_addr *a);
 
 /*
  * The credential of an "Authorization: Bearer <token>" header value (the

@@ -502,6 +502,13 @@ static int open_http(struct runtime *rt, const struct agent_conf *c)
     log_info("runtime", "serving /metrics, /healthz and /readyz on %s://%s:%u (%s)",
              hs->tls_cert ? "https" : "http", host, http_server_port(rt->http),
              hs->token_file ? "bearer token required" : "no authentication");
+    struct http_server_addr addr;
+    if (http_parse_listen(hs->listen, &addr, err, sizeof err) == PIPIT_OK &&
+        !http_addr_is_loopback(&addr) && (!hs->token_file || !hs->tls_cert))
+        log_warn("runtime", "http.listen %s is reachable from other hosts without %s: "
+                 "set http.token_file and http.tls_cert/tls_key", hs->listen,
+                 !hs->token_file && !hs->tls_cert ? "a token or TLS"
+                 : !hs->token_file ? "a token" : "TLS");
     return PIPIT_OK;
 }
 

@@ -4,7 +4,7 @@
 . "$top_srcdir/tests/e2e/daemon.sh"
 . "$top_srcdir/tests/e2e/endpoints_lib.sh"
 setup_e2e
-plan 46
+plan 48
 
 # listeners PID: TCP sockets PID listens on.
 listeners() {
@@ -44,7 +44,7 @@ agent:
   role: aggregator
   state_dir: $T/state-agg
 http:
-  listen: 127.0.0.1:0
+  listen: 0.0.0.0:0
   max_connections: 2
   timeout: 2s
 outputs:
@@ -54,6 +54,8 @@ YAML
 start_pipitd "$T/agg.yaml"
 wait_for 20 serving
 ok $? "the aggregator role serves the endpoints without http.enabled" || show_log
+log_has "http.listen 0.0.0.0:0 is reachable from other hosts without a token or TLS"
+ok $? "listening beyond loopback without a token or TLS is warned about" || show_log
 [ "$(get /healthz)" = 200 ] && grep -q '"status":"ok"' "$T/body"
 ok $? "/healthz answers 200 {\"status\":\"ok\"}" || cat "$T/body"
 # Two idle connections fill max_connections: a third request waits until
@@ -177,6 +179,8 @@ big=$(head -c 20000 /dev/zero | tr '\0' b)
 code=$(auth /metrics -H "X-Big: $big")
 [ "$code" -ge 400 ] && [ "$code" -lt 500 ]
 ok $? "20 KB of headers past max_request_bytes: refused ($code)"
+! log_has "reachable from other hosts"
+ok $? "no such warning on loopback"
 counted() {
     scrape && [ "$(value 'pipit_http_requests_total{code="401"}')" -ge 3 ] &&
         [ "$(value 'pipit_http_requests_total{code="405"}')" -ge 2 ] &&

@@ -25,6 +25,14 @@ static void test_listen(void)
         is_int(http_parse_listen(bad[i], &a, why, sizeof why), PIPIT_EINVAL,
                "listen \"%s\" refused: %s", bad[i], why);
     ok(http_parse_listen(NULL, &a, why, sizeof why) == PIPIT_EINVAL, "listen NULL refused");
+    http_parse_listen("127.1.2.3:1", &a, why, sizeof why);
+    ok(http_addr_is_loopback(&a), "127.1.2.3 is loopback");
+    http_parse_listen("[::1]:1", &a, why, sizeof why);
+    ok(http_addr_is_loopback(&a), "::1 is loopback");
+    http_parse_listen("0.0.0.0:1", &a, why, sizeof why);
+    ok(!http_addr_is_loopback(&a), "0.0.0.0 is not loopback");
+    http_parse_listen("[::]:1", &a, why, sizeof why);
+    ok(!http_addr_is_loopback(&a), ":: is not loopback");
 }
 
 static void bearer(const char *h, const char *want)
@@ -174,7 +182,7 @@ static void test_token(void)
 
 int main(void)
 {
-    plan(53);
+    plan(57);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     test_listen();
     test_bearer();
