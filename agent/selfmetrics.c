@@ -129,6 +129,29 @@ static uint64_t field_at(const void *base, size_t off)
     return v;
 }
 
+/* Room for the labels of one instance's series. */
+struct ins_labels {
+    const char *kv[7];
+};
+
+/*
+ * The labels of ins: its name (as "output" for outputs, "instance" for
+ * inputs) and plugin, then extra_key=extra_value when extra_key is not
+ * NULL. Points into l and ins.
+ */
+static const char *const *labels_of(struct ins_labels *l, const struct pipit_instance *ins,
+                                    const char *extra_key, const char *extra_value)
+{
+    l->kv[0] = ins->role == PIPIT_OUTPUT ? "output" : "instance";
+    l->kv[1] = ins->name;
+    l->kv[2] = "plugin";
+    l->kv[3] = ins->plugin->desc.name;
+    l->kv[4] = extra_key;
+    l->kv[5] = extra_value;
+    l->kv[6] = NULL;
+    return l->kv;
+}
+
 static const char *const role_names[] = { "input", "output" };
 
 static const char *role_of(const struct pipit_instance *ins)
@@ -153,37 +176,30 @@ static const struct field input_fields[] = {
 
 static void render_inputs(struct buf *b, const struct daemon_view *v)
 {
+    struct ins_labels l;
+
     for (size_t f = 0; f < sizeof input_fields / sizeof input_fields[0]; f++) {
         family(b, input_fields[f].name, input_fields[f].type, input_fields[f].help);
-        for (size_t i = 0; i < v->ninputs; i++) {
-            const struct pipit_instance *ins = v->inputs[i];
-            const char *kv[] = { "instance", ins->name, "plugin", ins->plugin->desc.name,
-                                 NULL };
-            sample_u(b, input_fields[f].name, kv, field_at(&ins->stats, input_fields[f].off));
-        }
+        for (size_t i = 0; i < v->ninputs; i++)
+            sample_u(b, input_fields[f].name, labels_of(&l, v->inputs[i], NULL, NULL),
+                     field_at(&v->inputs[i]->stats, input_fields[f].off));
     }
     family(b, "pipit_input_records_dropped_total", "counter",
            "Records an input emitted that were refused, by reason: pipeline_full "
            "(memory bound or collection cap) or invalid (malformed record)");
     for (size_t i = 0; i < v->ninputs; i++) {
         struct pipit_instance *ins = v->inputs[i];
-        const char *full[] = { "instance", ins->name, "plugin", ins->plugin->desc.name,
-                               "reason", "pipeline_full", NULL };
-        const char *bad[] = { "instance", ins->name, "plugin", ins->plugin->desc.name,
-                              "reason", "invalid", NULL };
-        sample_u(b, "pipit_input_records_dropped_total", full,
+        sample_u(b, "pipit_input_records_dropped_total",
+                 labels_of(&l, ins, "reason", "pipeline_full"),
                  ins->stats.dropped + atomic_load(&ins->emit_dropped));
-        sample_u(b, "pipit_input_records_dropped_total", bad,
+        sample_u(b, "pipit_input_records_dropped_total", labels_of(&l, ins, "reason", "invalid"),
                  ins->stats.invalid + atomic_load(&ins->emit_invalid));
     }
     family(b, "pipit_collector_duration_seconds", "histogram",
            "Time from a collection's start to its records reaching the loop");
-    for (size_t i = 0; i < v->ninputs; i++) {
-        const struct pipit_instance *ins = v->inputs[i];
-        const char *kv[] = { "instance", ins->name, "plugin", ins->plugin->desc.name, NULL };
-        sample_hist(b, "pipit_collector_duration_seconds", kv, &ins->stats.duration,
-                    &histogram_seconds);
-    }
+    for (size_t i = 0; i < v->ninputs; i++)
+        sample_hist(b, "pipit_collector_duration_seconds", labels_of(&l, v->inputs[i], NULL, NULL),
+                    &v->inputs[i]->stats.duration, &histogram_seconds);
 }
 
 /* --- plugin states ----------------------------------------------------- */
@@ -230,38 +246,32 @@ static const struct field output_fields[] = {
 
 static void render_outputs(struct buf *b, const struct daemon_view *v)
 {
+    struct ins_labels l;
+
     for (size_t f = 0; f < sizeof output_fields / sizeof output_fields[0]; f++) {
         family(b, output_fields[f].name, output_fields[f].type, output_fields[f].help);
-        for (size_t i = 0; i < v->noutputs; i++) {
-            const struct pipit_instance *ins = v->outputs[i];
-            const char *kv[] = { "output", ins->name, "plugin", ins->plugin->desc.name,
-                                 NULL };
-            if (ins->out)
-                sample_u(b, output_fields[f].name, kv, field_at(ins->out, output_fields[f].off));
-        }
+        for (size_t i = 0; i < v->noutputs; i++)
+            if (v->outputs[i]->out)
+                sample_u(b, output_fields[f].name, labels_of(&l, v->outputs[i], NULL, NULL),
+                         field_at(v->outputs[i]->out, output_fields[f].off));
     }
     family(b, "pipit_output_pending_batches", "gauge",
            "Batches an output still has to deliver");
-    for (size_t i = 0; i < v->noutputs; i++) {
-        const struct pipit_instance *ins = v->outputs[i];
-        const char *kv[] = { "output", ins->name, "plugin", ins->plugin->desc.name, NULL };
-        sample_u(b, "pipit_output_pending_batches", kv, v->health[i].owed);
-    }
+    for (size_t i = 0; i < v->noutputs; i++)
+        sample_u(b, "pipit_output_pending_batches", labels_of(&l, v->outputs[i], NULL, NULL),
+                 v->health[i].owed);
     family(b, "pipit_output_ready", "gauge",
            "1 when an output counts as reachable for /readyz, else 0");
-    for (size_t i = 0; i < v->noutputs; i++) {
-        const struct pipit_instance *ins = v->outputs[i];
-        const char *kv[] = { "output", ins->name, "plugin", ins->plugin->desc.name, NULL };
-        sample_u(b, "pipit_output_ready", kv, v->health[i].ready);
-    }
+    for (size_t i = 0; i < v->noutputs; i++)
+        sample_u(b, "pipit_output_ready", labels_of(&l, v->outputs[i], NULL, NULL),
+                 v->health[i].ready);
     family(b, "pipit_output_delivery_latency_seconds", "histogram",
            "Time from a batch's close to its delivery by an output");
     for (size_t i = 0; i < v->noutputs; i++) {
-        const struct pipit_instance *ins = v->outputs[i];
-        const struct pipeline_output *o = ins->out;
-        const char *kv[] = { "output", ins->name, "plugin", ins->plugin->desc.name, NULL };
+        const struct pipeline_output *o = v->outputs[i]->out;
         if (o)
-            sample_hist(b, "pipit_output_delivery_latency_seconds", kv, &o->latency,
+            sample_hist(b, "pipit_output_delivery_latency_seconds",
+                        labels_of(&l, v->outputs[i], NULL, NULL), &o->latency,
                         &histogram_seconds);
     }
 }
