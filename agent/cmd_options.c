@@ -243,6 +243,7 @@ int cmd_options(int argc, char **argv)
         { "pipeline", settings_pipeline_options },
         { "wire", settings_wire_options },
         { "spool", settings_spool_options },
+        { "http", settings_http_options },
     };
     const char *dir = PIPIT_PLUGIN_DIR;
     enum out_fmt fmt = FMT_TEXT;

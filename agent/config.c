@@ -319,12 +319,7 @@ static bool valid_env_name(const char *s, size_t n)
     return true;
 }
 
-/*
- * Read a file of at most max bytes into out. Only regular files are read
- * (a FIFO or a device could block or never end). Returns PIPIT_OK, or an
- * error with errno-style text in why.
- */
-static int read_small_file(const char *path, size_t max, struct buf *out,
+int cfg_read_small_file(const char *path, size_t max, struct buf *out,
                            const char **why)
 {
     struct stat st;
@@ -361,8 +356,10 @@ static int read_small_file(const char *path, size_t max, struct buf *out,
             *why = strerror(errno);
             goto out;
         }
-        if (r == 0)
+        if (r == 0) {
+            out->data[out->len] = '\0';  /* an empty file too */
             break;
+        }
         out->len += (size_t)r;
         out->data[out->len] = '\0';
         if (out->len > max) {           /* it grew while we read */
@@ -408,7 +405,7 @@ static bool expand_file(struct loader *L, int line, const char *spec, size_t n,
         load_error(L, line, "${file:...} path contains a NUL byte");
         goto out;
     }
-    rc = read_small_file(path, CFG_MAX_SECRET, &content, &why);
+    rc = cfg_read_small_file(path, CFG_MAX_SECRET, &content, &why);
     if (rc == PIPIT_EFULL) {
         load_error(L, line, "cannot read ${file:%s}: larger than %u KiB",
                    path, CFG_MAX_SECRET >> 10);
@@ -932,7 +929,7 @@ struct cfg_doc *cfg_load_file(const char *path, struct diag *d)
     char *dir = NULL;
     int rc;
 
-    rc = read_small_file(path, CFG_MAX_FILE, &text, &why);
+    rc = cfg_read_small_file(path, CFG_MAX_FILE, &text, &why);
     if (rc == PIPIT_EFULL) {
         diag_add(d, path, 0, NULL, "file too large (more than %u MiB)",
                  CFG_MAX_FILE >> 20);

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "buf.h"
 #include "diag.h"
 
 enum cfg_type {
@@ -55,6 +56,14 @@ struct cfg_node *cfg_map_set(struct cfg_node *map, const char *key,
 struct cfg_node *cfg_map_set_text(struct cfg_node *map, const char *key,
                                   const char *text, struct diag *d);
 void cfg_node_free(struct cfg_node *n);
+
+/*
+ * Read a file of at most max bytes, appending to out (NUL-terminated).
+ * Only regular files are read (a FIFO or a device could block or never
+ * end). Returns PIPIT_OK, or an error with errno-style text in why.
+ */
+int cfg_read_small_file(const char *path, size_t max, struct buf *out,
+                        const char **why);
 
 /* The value as it may be shown: "<redacted>" for secrets. */
 const char *cfg_show(const struct cfg_node *n);

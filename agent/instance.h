@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "config.h"
 #include "diag.h"
+#include "histogram.h"
 #include "loader.h"
 #include "options.h"
 
@@ -72,6 +73,7 @@ struct instance_stats {                 /* read and written on the loop thread *
     uint64_t overruns;                  /* timer fired while still collecting */
     uint64_t skipped;                   /* collections skipped: pipeline full */
     uint64_t last_duration_ns;
+    struct histogram duration;          /* seconds per collect()/act() call */
 };
 
 struct pipit_instance {

@@ -57,6 +57,8 @@ static int encode_batch(struct pipeline *pl, struct batch *b)
         return r;
     }
     b->b.wire_len = w.len;              /* before buf_steal() empties w */
+    pl->stats.batch_bytes += b->b.payload_len;
+    pl->stats.batch_wire_bytes += w.len;
     b->wire = buf_steal(&w);
     b->b.wire = b->wire;
     b->mem += b->b.wire_len;
@@ -266,6 +268,7 @@ static void close_batch(struct pipeline *pl, int kind)
         return;                         /* stays open; retried on the next close */
     }
     pl->stats.batches_closed++;
+    histogram_observe(&pl->stats.batch_records, &histogram_records, count);
     if (!pending) {
         pl->stats.records_unrouted += count;
         pl->pending_bytes -= len;
@@ -596,10 +599,32 @@ static void retry_fired(uv_timer_t *t)
     pipeline_kick(o->pl);
 }
 
+/* The output has just failed to deliver: it is failing from now, unless
+ * it already was. */
+static void note_failing(struct pipeline_output *o)
+{
+    if (!o->failing_since_ns)
+        o->failing_since_ns = batch_clock_ns();
+}
+
+/* The output has b: count it, time it from the batch's close, and end any
+ * backoff streak. */
+static void note_delivered(struct pipeline_output *o, const struct batch *b)
+{
+    int64_t age = record_now_ns() - b->b.created_ns;
+
+    o->batches++;
+    o->records += b->b.count;
+    o->backoff_ms = BACKOFF_MIN_MS;
+    o->failing_since_ns = 0;
+    histogram_observe(&o->latency, &histogram_seconds, age > 0 ? (double)age / 1e9 : 0);
+}
+
 /* Wait before giving this output anything again: exponential, with jitter. */
 static void back_off(struct pipeline_output *o)
 {
     o->retries++;
+    note_failing(o);
     if (o->waiting)
         return;
     o->waiting = true;
@@ -618,6 +643,7 @@ static void give_up(struct pipeline_output *o, struct batch *b, int err)
     b->pending &= ~(1u << o->bit);
     o->failed_batches++;
     o->failed_records += b->b.count;
+    note_failing(o);
     log_line(PIPIT_LOG_ERROR, o->ins->name, o->ins->plugin->desc.name, NULL,
              "flush of batch %llu (%u %s records) failed: %s; this output "
              "drops them (counted)", (unsigned long long)b->b.seq, b->b.count,
@@ -662,9 +688,7 @@ static void deliver_output(struct pipeline *pl, struct pipeline_output *o)
         }
         if (r == PIPIT_OK) {
             b->pending &= ~bit;
-            o->batches++;
-            o->records += b->b.count;
-            o->backoff_ms = BACKOFF_MIN_MS;
+            note_delivered(o, b);
             continue;
         }
         if (r == PIPIT_RETRY) {
@@ -741,9 +765,7 @@ void pipeline_flush_done(struct pipeline *pl, struct pipit_instance *ins,
     o->inflight--;
     if (status == PIPIT_OK) {
         b->pending &= ~bit;
-        o->batches++;
-        o->records += b->b.count;
-        o->backoff_ms = BACKOFF_MIN_MS;
+        note_delivered(o, b);
         if (o->waiting) {
             /* A delivery just made room in the output (its client queue was
              * full): no need to sit out the rest of the backoff. */

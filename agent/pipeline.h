@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <uv.h>
 #include "batch.h"
+#include "histogram.h"
 #include "identity.h"
 #include "instance.h"
 #include "spool.h"
@@ -21,6 +22,9 @@ struct pipeline_output {
     uint64_t retries;                   /* flush() returned PIPIT_RETRY */
     uint64_t inflight;                  /* batches flushed with PIPIT_PENDING */
     uint64_t failed_batches, failed_records;  /* flush() returned an error */
+    int64_t failing_since_ns;           /* monotonic: first retry or error since
+                                         * the last delivery; 0 while delivering */
+    struct histogram latency;           /* seconds from batch close to delivery */
     struct pipeline *pl;
 };
 
@@ -36,6 +40,9 @@ struct pipeline_stats {
     uint64_t spool_errors;              /* spool writes or reads that failed */
     uint64_t records_spool_dropped;     /* dropped by spool.policy drop_oldest */
     uint64_t encode_errors;             /* batches that could not be encoded */
+    struct histogram batch_records;     /* records per closed batch */
+    uint64_t batch_bytes;               /* JSON payload of the batches encoded */
+    uint64_t batch_wire_bytes;          /* the same, encoded and compressed */
 };
 
 struct pipeline_mark {                  /* an input's api->mark() */

@@ -6,6 +6,8 @@
 #include <sys/random.h>
 #include <uv.h>
 #include "errors.h"
+#include "health.h"
+#include "http_server.h"
 #include "identity.h"
 #include "privileges.h"
 #include "instance.h"
@@ -14,6 +16,7 @@
 #include "record.h"
 #include "runtime.h"
 #include "scheduler.h"
+#include "selfmetrics.h"
 #include "spool.h"
 #include "wire.h"
 
@@ -43,12 +46,19 @@ struct runtime {
     struct agent_conf *next_conf;       /* swapped in when the drain ends */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
+    struct http_server *http;           /* NULL: endpoints off */
+    uv_timer_t http_timer;              /* publishes what the endpoints serve */
+    int64_t start_ns;                   /* wall clock */
     bool draining;
     bool exit_after;                    /* drain ends the process */
     int exit_code;
 };
 
 static void check_drain(void *arg);
+static void publish_http(struct runtime *rt);
+
+/* How often the loop publishes /metrics and /readyz (and beats for /healthz). */
+#define HTTP_PUBLISH_MS 1000
 
 static int rt_deliver(struct instance_host *h, struct pipit_instance *ins, int kind,
                       const char *lines, size_t len, uint32_t count)
@@ -134,6 +144,8 @@ static int start_generation(struct runtime *rt, struct agent_conf *c)
     rt->host.max_collect_bytes = (size_t)c->pipeline.max_collect_bytes;
     if ((rt->spool != NULL) != c->spool.enabled)
         log_warn("runtime", "spool.enabled changed; it takes effect at the next restart");
+    if ((rt->http != NULL) != c->http.enabled)
+        log_warn("runtime", "http.enabled changed; it takes effect at the next restart");
 
     g->outputs = calloc(c->noutputs + 1, sizeof *g->outputs);
     g->inputs = calloc(c->ninputs + 1, sizeof *g->inputs);
@@ -270,6 +282,8 @@ static void close_runtime_handles(struct runtime *rt)
     uv_close((uv_handle_t *)&rt->sig_int, NULL);
     uv_close((uv_handle_t *)&rt->sig_hup, NULL);
     uv_close((uv_handle_t *)&rt->drain_timer, NULL);
+    if (rt->http)
+        uv_close((uv_handle_t *)&rt->http_timer, NULL);
     instance_host_close(&rt->host);
 }
 
@@ -292,6 +306,7 @@ static void finish_drain(struct runtime *rt)
         close_runtime_handles(rt);
         return;
     }
+    publish_http(rt);
     log_info("runtime", "configuration reloaded");
 }
 
@@ -413,6 +428,91 @@ static void on_reload_signal(uv_signal_t *s, int signum)
     begin_drain(rt, false);
 }
 
+/*
+ * Render what the endpoints serve from the running generation and hand it
+ * to the server's thread; the server never reads live state itself.
+ */
+static void publish_http(struct runtime *rt)
+{
+    struct generation *g = rt->gen;
+    struct buf metrics = BUF_INIT, ready = BUF_INIT;
+    struct output_health health[SETTINGS_MAX_OUTPUTS];
+    struct daemon_view v = {
+        .pl = g ? g->pl : NULL,
+        .inputs = g ? g->inputs : NULL,
+        .ninputs = g ? g->ninputs : 0,
+        .outputs = g ? g->outputs : NULL,
+        .noutputs = g ? g->noutputs : 0,
+        .spool = rt->spool,
+        .spool_max_bytes = g && rt->spool ? (uint64_t)g->conf->spool.max_bytes : 0,
+        .http = rt->http,
+        .start_time_ns = rt->start_ns,
+        .ready_grace_ns = g ? g->conf->http.ready_grace_ms * 1000000 : 0,
+        .now_ns = batch_clock_ns(),
+        .health = health,
+    };
+
+    if (!rt->http)
+        return;
+    health_judge(&v);
+    selfmetrics_render(&metrics, &v);
+    health_render_ready(&ready, &v);
+    http_server_publish(rt->http, &metrics, &ready, v.ready);
+    buf_free(&metrics);
+    buf_free(&ready);
+}
+
+static void http_tick(uv_timer_t *t)
+{
+    publish_http(t->data);
+}
+
+/*
+ * Start the endpoints when http.enabled (once per process, like the
+ * spool: a reload that changes http: takes effect at the next restart).
+ * Returns PIPIT_OK, or an error when they were asked for and cannot run.
+ */
+static int open_http(struct runtime *rt, const struct agent_conf *c)
+{
+    const struct http_settings *hs = &c->http;
+    char err[512];
+    struct http_server_config hc = {
+        .listen = hs->listen,
+        .tls_cert = hs->tls_cert,
+        .tls_key = hs->tls_key,
+        .token_file = hs->token_file,
+        .max_connections = (unsigned)hs->max_connections,
+        .timeout_s = (unsigned)((hs->timeout_ms + 999) / 1000),
+        .max_request_bytes = (size_t)hs->max_request_bytes,
+        .stall_timeout_ns = hs->stall_timeout_ms * 1000000,
+    };
+
+    if (!hs->enabled)
+        return PIPIT_OK;
+    rt->http = http_server_start(&hc, err, sizeof err);
+    if (!rt->http) {
+        log_error("runtime", "cannot start the HTTP endpoints: %s", err);
+        return PIPIT_EIO;
+    }
+    uv_timer_init(&rt->loop, &rt->http_timer);
+    rt->http_timer.data = rt;
+    uv_timer_start(&rt->http_timer, http_tick, HTTP_PUBLISH_MS, HTTP_PUBLISH_MS);
+    char host[64];
+    snprintf(host, sizeof host, "%.*s", (int)(strrchr(hs->listen, ':') - hs->listen),
+             hs->listen);
+    log_info("runtime", "serving /metrics, /healthz and /readyz on %s://%s:%u (%s)",
+             hs->tls_cert ? "https" : "http", host, http_server_port(rt->http),
+             hs->token_file ? "bearer token required" : "no authentication");
+    struct http_server_addr addr;
+    if (http_parse_listen(hs->listen, &addr, err, sizeof err) == PIPIT_OK &&
+        !http_addr_is_loopback(&addr) && (!hs->token_file || !hs->tls_cert))
+        log_warn("runtime", "http.listen %s is reachable from other hosts without %s: "
+                 "set http.token_file and http.tls_cert/tls_key", hs->listen,
+                 !hs->token_file && !hs->tls_cert ? "a token or TLS"
+                 : !hs->token_file ? "a token" : "TLS");
+    return PIPIT_OK;
+}
+
 /* Open the spool named by the configuration (once per process). */
 static int open_spool(struct runtime *rt, const struct agent_conf *c)
 {
@@ -482,7 +582,12 @@ int runtime_run(struct agent_conf *conf, const struct runtime_options *opt)
         return 1;
     }
     rt->state_dir = strdup(conf->agent.state_dir);
-    if (conf->spool.enabled && open_spool(rt, conf) != PIPIT_OK) {
+    rt->start_ns = record_now_ns();
+    if ((conf->spool.enabled && open_spool(rt, conf) != PIPIT_OK) ||
+        open_http(rt, conf) != PIPIT_OK) {
+        if (rt->spool)
+            spool_close(rt->spool);
+        free(rt->spool_dir);
         identity_close(&rt->id);
         free(rt->state_dir);
         settings_free(conf);
@@ -521,7 +626,10 @@ int runtime_run(struct agent_conf *conf, const struct runtime_options *opt)
             end_generation(rt);
         close_runtime_handles(rt);
     }
+    publish_http(rt);
     uv_run(&rt->loop, UV_RUN_DEFAULT);
+    http_server_stop(rt->http);         /* its thread reads only snapshots */
+    rt->http = NULL;
     code = rt->exit_code;
     if (uv_loop_close(&rt->loop) == 0) {  /* not after uv_stop with work left */
         if (rt->spool)

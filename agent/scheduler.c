@@ -56,6 +56,8 @@ static void collect_done(uv_work_t *w, int status)
     }
     ins->stats.runs++;
     ins->stats.last_duration_ns = (uint64_t)(record_now_ns() - e->started_ns);
+    histogram_observe(&ins->stats.duration, &histogram_seconds,
+                      (double)ins->stats.last_duration_ns / 1e9);
     instance_handoff(ins);
     if (e->status != PIPIT_OK) {
         ins->stats.errors++;

@@ -1,8 +1,10 @@
 /* settings.c: validate a whole pipitd configuration (host sections, inputs, outputs). */
 #include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include "http_parse.h"
 #include "instance.h"
 #include "log.h"
 #include "record.h"
@@ -38,6 +40,9 @@ const struct pipit_option settings_agent_options[] = {
     PIPIT_OPT_STRING("user", NULL, struct agent_settings, user,
                      "Started as root, run as this user once the inputs and outputs are "
                      "started and the state directory is handed to it (default: stay)"),
+    PIPIT_OPT_STRING("role", "agent", struct agent_settings, role,
+                     "What this daemon is: agent (on a host) or aggregator (central); "
+                     "sets the defaults that differ, such as http.enabled"),
     PIPIT_OPT_END
 };
 
@@ -89,6 +94,37 @@ const struct pipit_option settings_spool_options[] = {
     PIPIT_OPT_END
 };
 
+const struct pipit_option settings_http_options[] = {
+    PIPIT_OPT_BOOL("enabled", NULL, struct http_settings, enabled,
+                   "Serve /metrics, /healthz and /readyz (default: false in the agent "
+                   "role, true in the aggregator role)"),
+    PIPIT_OPT_STRING("listen", "127.0.0.1:9790", struct http_settings, listen,
+                     "Address and port: 127.0.0.1:9790, 0.0.0.0:9790, [::1]:9790 "
+                     "(port 0: any free port, logged)"),
+    PIPIT_OPT_STRING("tls_cert", NULL, struct http_settings, tls_cert,
+                     "PEM certificate file: serve HTTPS (needs tls_key)"),
+    PIPIT_OPT_STRING("tls_key", NULL, struct http_settings, tls_key,
+                     "PEM private key file of tls_cert"),
+    PIPIT_OPT_STRING("token_file", NULL, struct http_settings, token_file,
+                     "File holding a bearer token every request must present "
+                     "(Authorization: Bearer ...); unset: no authentication"),
+    PIPIT_OPT_INT("max_connections", "16", 1, 1024, struct http_settings,
+                  max_connections, "Connections open at once; more wait in the listen "
+                  "queue until one closes"),
+    PIPIT_OPT_DURATION("timeout", "10s", 1000, 300000, struct http_settings, timeout_ms,
+                       "A connection idle this long is closed"),
+    PIPIT_OPT_SIZE("max_request_bytes", "16KiB", 4096, 1048576, struct http_settings,
+                   max_request_bytes, "Bound on a request's line and headers; "
+                   "larger requests are refused"),
+    PIPIT_OPT_DURATION("ready_grace", "30s", 0, 86400000, struct http_settings,
+                       ready_grace_ms, "/readyz fails when an output with batches to "
+                       "deliver has not delivered for this long since it began failing"),
+    PIPIT_OPT_DURATION("stall_timeout", "10s", 2000, 3600000, struct http_settings,
+                       stall_timeout_ms, "/healthz fails when the event loop has not "
+                       "run for this long"),
+    PIPIT_OPT_END
+};
+
 /* The host's keys of an inputs:/outputs: entry. */
 struct instance_keys {
     const char *plugin;
@@ -121,7 +157,7 @@ const char *const settings_input_keys[] = { "plugin", "name", "interval", NULL }
 const char *const settings_output_keys[] = { "plugin", "name", "kinds", NULL };
 
 static const char *const top_keys[] = {
-    "agent", "batch", "pipeline", "wire", "spool", "inputs", "outputs", NULL
+    "agent", "batch", "pipeline", "wire", "spool", "http", "inputs", "outputs", NULL
 };
 
 static bool is_top_key(const char *k)
@@ -306,6 +342,44 @@ static int key_line(const struct cfg_node *root, const char *key)
     return section_line(root, "agent", key);
 }
 
+/* A file key of http: must name a readable file. */
+static void check_http_file(const struct agent_conf *c, const struct cfg_node *root,
+                            const char *key, const char *path, struct diag *d)
+{
+    char name[32];
+    if (!path)
+        return;
+    snprintf(name, sizeof name, "http.%s", key);
+    if (!*path || access(path, R_OK) != 0)
+        diag_add(d, c->file, section_line(root, "http", key), name,
+                 "cannot read \"%s\": %s", path, *path ? strerror(errno) : "empty path");
+}
+
+/*
+ * The http: section: enabled follows agent.role unless written; the listen
+ * address parses; TLS needs both files; every file named is readable (the
+ * token's contents are read only when the server starts, never logged).
+ */
+static void check_http(struct agent_conf *c, const struct cfg_node *root, struct diag *d)
+{
+    struct http_server_addr addr;
+    char why[128];
+
+    if (!section_line(root, "http", "enabled"))
+        c->http.enabled = strcmp(c->agent.role, "aggregator") == 0;
+    if (http_parse_listen(c->http.listen, &addr, why, sizeof why) != PIPIT_OK)
+        diag_add(d, c->file, section_line(root, "http", "listen"), "http.listen",
+                 "%s", why);
+    if (!c->http.tls_cert != !c->http.tls_key)
+        diag_add(d, c->file, section_line(root, "http", c->http.tls_cert ? "tls_cert"
+                                                                          : "tls_key"),
+                 c->http.tls_cert ? "http.tls_cert" : "http.tls_key",
+                 "tls_cert and tls_key go together: set both or neither");
+    check_http_file(c, root, "tls_cert", c->http.tls_cert, d);
+    check_http_file(c, root, "tls_key", c->http.tls_key, d);
+    check_http_file(c, root, "token_file", c->http.token_file, d);
+}
+
 struct agent_conf *settings_load(const char *path, const char *plugin_dir,
                                  struct diag *d)
 {
@@ -327,7 +401,7 @@ struct agent_conf *settings_load(const char *path, const char *plugin_dir,
             if (!is_top_key(root->child[i]->key))
                 diag_add(d, c->file, root->child[i]->line, root->child[i]->key,
                          "unknown section (expected agent, batch, pipeline, wire, "
-                         "spool, inputs or outputs)");
+                         "spool, http, inputs or outputs)");
     }
     const struct cfg_node *sec;
 #define SECTION(name, table, field, slot)                                       \
@@ -343,6 +417,7 @@ struct agent_conf *settings_load(const char *path, const char *plugin_dir,
     SECTION("pipeline", settings_pipeline_options, pipeline, 2)
     SECTION("wire", settings_wire_options, wire, 3)
     SECTION("spool", settings_spool_options, spool, 4)
+    SECTION("http", settings_http_options, http, 5)
 #undef SECTION
 
     if (c->stores[3]) {
@@ -368,6 +443,13 @@ struct agent_conf *settings_load(const char *path, const char *plugin_dir,
     if (c->stores[4] && c->spool.dir && c->spool.dir[0] != '/')
         diag_add(d, c->file, section_line(root, "spool", "dir"), "spool.dir",
                  "must be an absolute path");
+
+    if (c->stores[0] && strcmp(c->agent.role, "agent") != 0 &&
+        strcmp(c->agent.role, "aggregator") != 0)
+        diag_add(d, c->file, key_line(root, "role"), "agent.role",
+                 "unknown role \"%s\" (expected agent or aggregator)", c->agent.role);
+    if (c->stores[0] && c->stores[5])
+        check_http(c, root, d);
 
     if (c->stores[0]) {
         if (log_level_parse(c->agent.log_level) < 0)
@@ -408,7 +490,7 @@ void settings_free(struct agent_conf *c)
         opt_store_free(c->outputs[i].store);
     free(c->inputs);
     free(c->outputs);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         opt_store_free(c->stores[i]);
     cfg_free(c->doc);
     free(c->file);

@@ -21,6 +21,7 @@ struct agent_settings {                 /* the `agent:` section */
     int64_t jitter_ms;                  /* max random delay of a first collection */
     int64_t shutdown_timeout_ms;        /* bound on draining at exit/reload */
     const char *user;                   /* run as this user after start; NULL: stay */
+    const char *role;                   /* agent or aggregator */
 };
 
 struct batch_settings {                 /* the `batch:` section */
@@ -49,6 +50,18 @@ struct spool_settings {                 /* the `spool:` section */
     bool fsync;
 };
 
+struct http_settings {                  /* the `http:` section */
+    bool enabled;                       /* default: true in the aggregator role */
+    const char *listen;                 /* host:port, [v6]:port */
+    const char *tls_cert, *tls_key;     /* PEM files; both or neither */
+    const char *token_file;             /* bearer token; NULL: no auth */
+    int64_t max_connections;
+    int64_t timeout_ms;                 /* per connection, idle */
+    int64_t max_request_bytes;          /* request line and headers */
+    int64_t ready_grace_ms;             /* an output failing longer: not ready */
+    int64_t stall_timeout_ms;           /* loop silent longer: not healthy */
+};
+
 struct conf_instance {                  /* one entry of inputs: or outputs: */
     unsigned role;                      /* PIPIT_COLLECTOR or PIPIT_OUTPUT */
     const char *plugin;                 /* as written in the file */
@@ -70,7 +83,8 @@ struct agent_conf {
     struct pipeline_settings pipeline;
     struct wire_settings wire;
     struct spool_settings spool;
-    struct opt_store *stores[5];
+    struct http_settings http;
+    struct opt_store *stores[6];
     struct conf_instance *inputs, *outputs;
     size_t ninputs, noutputs;
 };
@@ -96,5 +110,6 @@ extern const struct pipit_option settings_batch_options[];
 extern const struct pipit_option settings_pipeline_options[];
 extern const struct pipit_option settings_wire_options[];
 extern const struct pipit_option settings_spool_options[];
+extern const struct pipit_option settings_http_options[];
 
 #endif

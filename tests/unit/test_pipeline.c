@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include <pipit/plugin.h>
+#include "health.h"
 #include "identity.h"
 #include "instance.h"
 #include "log.h"
@@ -394,6 +395,19 @@ static void test_kinds(void)
     env_close(&e);
 }
 
+/* /readyz's judgement of output i of e, ready_grace_ms after now. */
+static const struct output_health *judged(struct env *e, struct pipit_instance **outs,
+                                          size_t n, size_t i, int64_t grace_ms)
+{
+    static struct output_health h[4];
+    struct daemon_view v = {
+        .pl = e->pl, .outputs = outs, .noutputs = n,
+        .ready_grace_ns = grace_ms * 1000000, .now_ns = batch_clock_ns(), .health = h,
+    };
+    health_judge(&v);
+    return &h[i];
+}
+
 /* PIPIT_RETRY keeps the batch for that output and gives it again later. */
 static void test_retry(void)
 {
@@ -421,6 +435,14 @@ static void test_retry(void)
        "retry: the retrying output was tried once and waits");
     is_int(o->backoff_ms, 200, "retry: the backoff doubles");
     ok(e.pl->queued == 2 && !pipeline_idle(e.pl), "retry: both batches stay queued for it");
+    ok(o->failing_since_ns > 0, "retry: the output counts as failing from its first retry");
+    const struct output_health *h = judged(&e, outs, 2, 0, 3600000);
+    ok(h->ready && h->owed == 2 && strcmp(h->reason, "retrying, within ready_grace") == 0,
+       "retry: ready within ready_grace, 2 batches owed (%s)", h->reason);
+    h = judged(&e, outs, 2, 0, -1);
+    ok(!h->ready && strcmp(h->reason, "failing for longer than ready_grace") == 0,
+       "retry: not ready past ready_grace (%s)", h->reason);
+    ok(judged(&e, outs, 2, 1, 0)->ready, "retry: the other output is ready");
 
     u = (struct until){ .e = &e, .f = &fr, .calls = 4 };
     ok(run_until(&e, has_calls, &u, UV_RUN_ONCE), "retry: the retry timer gives the batches again");
@@ -432,6 +454,12 @@ static void test_retry(void)
     ok(o->retries == 2 && o->batches == 2 && o->records == 3 && o->failed_batches == 0,
        "retry: 2 retries, 2 batches and 3 records counted");
     is_int(o->backoff_ms, 100, "retry: a delivery resets the backoff");
+    ok(o->failing_since_ns == 0 && o->latency.count == 2 && e.pl->outs[1].latency.count == 2,
+       "retry: a delivery ends the failing streak; one latency observation per delivery");
+    ok(e.pl->stats.batch_records.count == 2 && e.pl->stats.batch_records.sum == 3,
+       "retry: 2 batches of 1 and 2 records in the batch size histogram");
+    h = judged(&e, outs, 2, 0, -1);
+    ok(h->ready && strcmp(h->reason, "delivering") == 0, "retry: ready again (%s)", h->reason);
     is_int(fa.ncalls, 2, "retry: the other output was not given anything twice");
     ok(pipeline_idle(e.pl) && e.pl->pending_bytes == 0, "retry: idle once all delivered");
     env_close(&e);
@@ -462,6 +490,18 @@ static void test_error(void)
        "error: the failing output is not given the batch again, and gets the next");
     ok(o->failed_batches == 1 && o->failed_records == 2 && o->batches == 1 && o->records == 1 &&
        o->retries == 0, "error: 1 failed batch of 2 records, 1 delivered");
+    const struct output_health *h = judged(&e, outs, 2, 0, -1);
+    ok(o->failing_since_ns == 0 && h->ready && strcmp(h->reason, "delivering") == 0,
+       "error: the delivery after the error ends the failing streak (%s)", h->reason);
+    o->failing_since_ns = 1;            /* as if the error had come last */
+    h = judged(&e, outs, 2, 0, -1);
+    ok(h->ready && h->owed == 0 && strcmp(h->reason, "failed, nothing to deliver now") == 0,
+       "error: failing with nothing to deliver is still ready (%s)", h->reason);
+    o->failing_since_ns = 0;
+    x.state = INS_DISABLED;
+    h = judged(&e, outs, 2, 0, 3600000);
+    ok(!h->ready && strcmp(h->reason, "not running") == 0, "error: a disabled output is not ready");
+    x.state = INS_RUNNING;
     ok(fa.ncalls == 2 && e.pl->outs[1].batches == 2 && e.pl->outs[1].failed_batches == 0,
        "error: the other output got both");
     const char *l = log_taken();
