@@ -135,14 +135,15 @@ struct ins_labels {
 };
 
 /*
- * The labels of ins: its name (as "output" for outputs, "instance" for
- * inputs) and plugin, then extra_key=extra_value when extra_key is not
+ * The labels of ins: its name (as "output" for outputs, "input" for
+ * inputs; never "instance", the label Prometheus gives the scraped target)
+ * and plugin, then extra_key=extra_value when extra_key is not
  * NULL. Points into l and ins.
  */
 static const char *const *labels_of(struct ins_labels *l, const struct pipit_instance *ins,
                                     const char *extra_key, const char *extra_value)
 {
-    l->kv[0] = ins->role == PIPIT_OUTPUT ? "output" : "instance";
+    l->kv[0] = ins->role == PIPIT_OUTPUT ? "output" : "input";
     l->kv[1] = ins->name;
     l->kv[2] = "plugin";
     l->kv[3] = ins->plugin->desc.name;
@@ -216,7 +217,7 @@ static void render_states(struct buf *b, const struct daemon_view *v)
         size_t n = r ? v->noutputs : v->ninputs;
         for (size_t i = 0; i < n; i++)
             for (size_t s = 0; s < 4; s++) {
-                const char *kv[] = { "instance", list[i]->name, "plugin",
+                const char *kv[] = { "name", list[i]->name, "plugin",
                                      list[i]->plugin->desc.name, "role", role_of(list[i]),
                                      "state", states[s], NULL };
                 sample_u(b, "pipit_plugin_state", kv, (size_t)list[i]->state == s);

@@ -116,7 +116,7 @@ ok $? "a wrong token: 401"
 [ "$(get /healthz -H "Authorization: Basic $TOKEN")" = 401 ]
 ok $? "another scheme: 401"
 
-wait_for 20 value_is 'pipit_input_records_total{instance="src",plugin="testsrc"}' 25
+wait_for 20 value_is 'pipit_input_records_total{input="src",plugin="testsrc"}' 25
 ok $? "records in for src == the 25 it emitted" || cat "$T/promcheck.err" "$T/body"
 scrape
 ok $? "/metrics parses as Prometheus text, one HELP/TYPE per family, samples together" ||
@@ -125,21 +125,21 @@ grep -q '^Content-Type: text/plain; version=0.0.4' "$T/head"
 ok $? "/metrics has the text format's content type"
 wait_for 20 value_above 'pipit_output_records_total{output="sink",plugin="testsink"}' 24
 ok $? "records out for sink count what was delivered"
-[ "$(value 'pipit_plugin_state{instance="src",plugin="testsrc",role="input",state="running"}')" = 1 ] &&
-    [ "$(value 'pipit_plugin_state{instance="sink",plugin="testsink",role="output",state="disabled"}')" = 0 ]
+[ "$(value 'pipit_plugin_state{name="src",plugin="testsrc",role="input",state="running"}')" = 1 ] &&
+    [ "$(value 'pipit_plugin_state{name="sink",plugin="testsink",role="output",state="disabled"}')" = 0 ]
 ok $? "plugin states: src running, sink not disabled"
 n=$(value 'pipit_output_delivery_latency_seconds_count{output="sink",plugin="testsink"}')
 b=$(value 'pipit_output_batches_total{output="sink",plugin="testsink"}')
 [ -n "$n" ] && [ "$n" -gt 0 ] && [ "$n" = "$b" ]
 ok $? "one delivery latency observation per delivered batch ($n = $b)"
-c=$(value 'pipit_collector_duration_seconds_count{instance="src",plugin="testsrc"}')
-r=$(value 'pipit_collector_runs_total{instance="src",plugin="testsrc"}')
+c=$(value 'pipit_collector_duration_seconds_count{input="src",plugin="testsrc"}')
+r=$(value 'pipit_collector_runs_total{input="src",plugin="testsrc"}')
 [ "$c" = 1 ] && [ "$r" = 1 ]
 ok $? "one collector duration observation for src's one run ($c, $r)"
 [ "$(value 'pipit_batch_records_count')" -gt 0 ] &&
     awk '$1 == "pipit_batch_compression_ratio" && $2 > 1 { f = 1 } END { exit !f }' "$T/samples"
 ok $? "batch sizes and a compression ratio above 1"
-value_above 'pipit_collector_runs_total{instance="tick"q"\b",plugin="testsrc"}' 0
+value_above 'pipit_collector_runs_total{input="tick"q"\b",plugin="testsrc"}' 0
 ok $? "a label value with quotes and a backslash is escaped and reads back"
 [ -n "$(value 'pipit_spool_bytes')" ] && [ "$(value 'pipit_records_dropped_total{reason="unrouted"}')" = 0 ]
 ok $? "spool figures and drops by reason are there"
