@@ -340,8 +340,8 @@ static void test_honor_labels(void)
     json_t *r;
 
     scrape(&t, (const char *[]){ target(opt, sizeof opt, srv.port, "clash.txt"),
-                                 "scrape_interval=1h", "job=node", "labels={env: prod}",
-                                 NULL }, 1, 10000);
+                                 "scrape_interval=1h", "job=node",
+                                 "labels={env: prod, exported_env: cfg}", NULL }, 1, 10000);
     r = tp_find(&t, "clash_metric", NULL);
     is_str(label(r, "job"), "node", "honor_labels false: the target's job");
     is_str(label(r, "exported_job"), "their_job", "the scraped job as exported_job");
@@ -349,7 +349,9 @@ static void test_honor_labels(void)
            "the target's instance");
     is_str(label(r, "exported_instance"), "their:1", "the scraped one as exported_instance");
     is_str(label(r, "env"), "prod", "a configured label wins");
-    is_str(label(r, "exported_env"), "theirs", "over the scraped one, renamed");
+    is_str(label(r, "exported_env"), "cfg", "a configured exported_ name stays the target's");
+    is_str(label(r, "exported_exported_env"), "theirs",
+           "so the scraped env takes the prefix twice");
     is_str(label(r, "own"), "o", "a label without a clash is kept");
     is_str(label(tp_find(&t, "up", NULL), "env"), "prod", "health records get the labels");
     tp_close(&t);
@@ -498,7 +500,7 @@ int main(void)
 {
     char big[2048];
 
-    plan(83);
+    plan(84);
     tmp = tp_tmpdir();
     snprintf(www, sizeof www, "%s/www", tmp);
     snprintf(logpath, sizeof logpath, "%s/plugin.log", tmp);
