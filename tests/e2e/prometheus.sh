@@ -4,7 +4,7 @@
 . "$top_srcdir/tests/e2e/daemon.sh"
 . "$top_srcdir/tests/http/httpd.sh"
 setup_e2e
-plan 10
+plan 11
 
 cleanup_all() { stop_httpd; cleanup_pipitd; }
 trap cleanup_all EXIT
@@ -67,6 +67,32 @@ ok $? "its bad lines are counted"
 first=$(count '"name":"up","type":"gauge","value":1,')
 wait_for 20 eval '[ "$(count "\"name\":\"up\",\"type\":\"gauge\",\"value\":1,")" -ge $((first + 3)) ]'
 ok $? "scrapes go on every interval beside the bad targets" || show_log
+# Reloads while a scrape is in flight: the old instance stops mid-transfer
+# and must leave nothing armed behind it on the loop.
+cat >"$T/p.yaml" <<YAML
+agent:
+  state_dir: $T/state
+  jitter: 0s
+batch:
+  linger_ms: 20
+inputs:
+  - plugin: prometheus
+    name: slow
+    scrape_interval: 10s
+    targets: ["http://127.0.0.1:$HTTPD_PORT/metrics?delay_ms=5000"]
+outputs:
+  - plugin: file
+    path: $T/out.jsonl
+YAML
+reloads() { n=$(grep -c "configuration reloaded" "$T/pipitd.log"); echo "${n:-0}"; }
+kill -HUP "$PIPITD_PID"
+wait_for 20 eval '[ "$(reloads)" -ge 1 ]'
+sleep 0.5
+kill -HUP "$PIPITD_PID"
+wait_for 20 eval '[ "$(reloads)" -ge 2 ]'
+sleep 1
+kill -0 "$PIPITD_PID" 2>/dev/null && [ "$(reloads)" -ge 2 ]
+ok $? "two reloads with a scrape in flight: pipitd still runs" || show_log
 stop_pipitd
 ok $PIPITD_STATUS "pipitd exited 0"
 done_testing

@@ -282,10 +282,32 @@ static void test_failures(void)
     is_int(tp_count(&t, "http_requests_total", NULL), 0, "the body of a 500 is not used");
     tp_close(&t);
 
-    scrape(&t, (const char *[]){ "targets=[http://127.0.0.1:1/metrics]",
+    log_clear();
+    scrape(&t, (const char *[]){ "targets=[\"http://scraper:pw-hidden@127.0.0.1:1/metrics\"]",
                                  "scrape_interval=1h", NULL }, 1, 10000);
     is_num(up_of(&t, 1), 0, 0, "connection refused: up 0");
+    ok(strstr(log_text(), "scrape of http://127.0.0.1:1/metrics failed") != NULL,
+       "the log names the URL");
+    ok(strstr(log_text(), "pw-hidden") == NULL, "without the password it holds");
     tp_close(&t);
+}
+
+/* An instance stopped with a scrape in flight leaves no loop handle behind
+ * (a timer left armed would fire into a freed instance after a reload). */
+static void test_stop_in_flight(void)
+{
+    struct tp t;
+    char opt[512];
+
+    log_clear();
+    is_int(prom_open(&t, (const char *[]){ target(opt, sizeof opt, srv.port,
+                                                  "every.txt?delay_ms=2000"),
+                                           "scrape_interval=1h", NULL }), PIPIT_OK,
+           "a slow target");
+    tp_pump(&t, 300, NULL);
+    is_int(tp_count(&t, "up", NULL), 0, "its scrape is still running");
+    tp_close(&t);
+    ok(strstr(log_text(), "left open") == NULL, "stopped mid-scrape: no loop handle left open");
 }
 
 static void test_malformed(void)
@@ -500,7 +522,7 @@ int main(void)
 {
     char big[2048];
 
-    plan(84);
+    plan(89);
     tmp = tp_tmpdir();
     snprintf(www, sizeof www, "%s/www", tmp);
     snprintf(logpath, sizeof logpath, "%s/plugin.log", tmp);
@@ -525,6 +547,7 @@ int main(void)
     test_node_exporter();
     test_concurrent();
     test_failures();
+    test_stop_in_flight();
     test_malformed();
     test_limits();
     test_honor_labels();
