@@ -36,8 +36,7 @@ struct prom_target {
     uint64_t skipped;                   /* ticks found it still running */
     uint64_t failed;                    /* scrapes with up 0 */
     unsigned long bad;                  /* lines refused in this scrape */
-    unsigned long first_bad_line;
-    char first_bad[96];                 /* reason of the first one */
+    char first_bad[128];                /* where and why the first one was */
 };
 
 struct prom_ctx {
@@ -212,8 +211,7 @@ static void prom_report(struct prom_target *t, const char *why, double seconds,
         api->log(t->ctx->ins, PIPIT_LOG_WARN, "scrape of %s failed: %s", t->shown, why);
     } else if (t->bad) {
         api->log(t->ctx->ins, PIPIT_LOG_WARN, "scrape of %s: %lu lines refused, the "
-                 "first at line %lu: %s", t->shown, t->bad, t->first_bad_line,
-                 t->first_bad);
+                 "first %s", t->shown, t->bad, t->first_bad);
     }
     prom_health(t, "up", PIPIT_GAUGE, why ? 0 : 1);
     prom_health(t, "scrape_duration_seconds", PIPIT_GAUGE, seconds);
@@ -223,13 +221,17 @@ static void prom_report(struct prom_target *t, const char *why, double seconds,
     prom_health(t, "prometheus.failed_scrapes", PIPIT_COUNTER, (double)t->failed);
 }
 
+/* Count a refused line (line 0: a record refused after parsing); the
+ * first of a scrape is kept for its log line. */
 static void prom_refuse(struct prom_target *t, unsigned long line, const char *why)
 {
     t->malformed++;
-    if (t->bad++ == 0) {
-        t->first_bad_line = line;
+    if (t->bad++ > 0)
+        return;
+    if (line)
+        snprintf(t->first_bad, sizeof t->first_bad, "at line %lu: %s", line, why);
+    else
         snprintf(t->first_bad, sizeof t->first_bad, "%s", why);
-    }
 }
 
 static void prom_error_cb(void *arg, unsigned long line, const char *why)
@@ -245,16 +247,19 @@ static void prom_emit_cb(void *arg, const struct pipit_record *rec)
     struct promlabels_out out;
     struct pipit_record r = *rec;
 
-    if (promlabels_merge(&t->set, rec->labels, rec->nlabels, t->ctx->honor_labels,
-                         &out) != PIPIT_OK) {
-        prom_refuse(t, 0, "more than 64 labels with the target's");
-        return;
+    int rc = promlabels_merge(&t->set, rec->labels, rec->nlabels, t->ctx->honor_labels,
+                              &out);
+
+    if (rc == PIPIT_OK) {
+        r.labels = out.labels;
+        r.nlabels = out.n;
+        if (!r.time_ns)
+            r.time_ns = t->start_ns;
+        api->emit(t->ctx->ins, &r);
+    } else {
+        prom_refuse(t, 0, rc == PIPIT_ERANGE ? "a sample of more than 64 labels with "
+                    "the target's" : "out of memory for a sample's labels");
     }
-    r.labels = out.labels;
-    r.nlabels = out.n;
-    if (!r.time_ns)
-        r.time_ns = t->start_ns;
-    api->emit(t->ctx->ins, &r);
     promlabels_out_free(&out);
 }
 

@@ -326,6 +326,15 @@ static void test_malformed(void)
     ok(strstr(log_text(), "3 lines refused, the first at line 3") != NULL,
        "and logged with the first one's line");
     tp_close(&t);
+
+    /* 63 labels are fine for the parser, not with job and instance added. */
+    log_clear();
+    scrape(&t, (const char *[]){ target(opt, sizeof opt, srv.port, "wide.txt"),
+                                 "scrape_interval=1h", NULL }, 1, 10000);
+    is_int(tp_count(&t, "wide", NULL), 0, "a sample past 64 labels with the target's is refused");
+    ok(tp_find(&t, "narrow", NULL) != NULL, "the next sample is kept");
+    is_num(tp_val(tp_find(&t, "prometheus.malformed_lines", NULL)), 1, 0, "and it is counted");
+    tp_close(&t);
 }
 
 static void test_limits(void)
@@ -522,7 +531,7 @@ int main(void)
 {
     char big[2048];
 
-    plan(89);
+    plan(92);
     tmp = tp_tmpdir();
     snprintf(www, sizeof www, "%s/www", tmp);
     snprintf(logpath, sizeof logpath, "%s/plugin.log", tmp);
@@ -535,6 +544,11 @@ int main(void)
     tp_write(tmp, "www/every.txt", every_txt);
     tp_write(tmp, "www/bad.txt", bad_txt);
     tp_write(tmp, "www/clash.txt", clash_txt);
+    char wide[2048] = "wide{";
+    for (int i = 0; i < 63; i++)
+        snprintf(wide + strlen(wide), sizeof wide - strlen(wide), "%sl%d=\"v\"", i ? "," : "", i);
+    strcat(wide, "} 1\nnarrow 2\n");
+    tp_write(tmp, "www/wide.txt", wide);
     memset(big, 0, sizeof big);
     for (size_t n = 0; n + 12 < sizeof big; n += 11)
         memcpy(big + n, "filler 1.0\n", 11);
