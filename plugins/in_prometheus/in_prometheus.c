@@ -341,6 +341,8 @@ static void prom_start(struct prom_target *t, const char *token_error)
     t->running = true;
 }
 
+/* Every scrape_interval: read the token file again when it changed, then
+ * start the scrape of every target at once. */
 static void prom_tick(void *arg)
 {
     struct prom_ctx *ctx = arg;

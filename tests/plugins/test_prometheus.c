@@ -397,6 +397,13 @@ static void test_honor_labels(void)
     is_str(label(r, "exported_job"), "", "nothing renamed");
     is_str(label(tp_find(&t, "up", NULL), "job"), "node", "health keeps the target's job");
     tp_close(&t);
+
+    scrape(&t, (const char *[]){ target(opt, sizeof opt, srv.port, "clash.txt"),
+                                 "scrape_interval=1h", "labels={instance: web-1}", NULL },
+           1, 10000);
+    is_num(tp_val(tp_find(&t, "up", "instance", "web-1", NULL)), 1, 0,
+           "labels.instance replaces the one of the URL");
+    tp_close(&t);
 }
 
 static void test_token(void)
@@ -531,7 +538,7 @@ int main(void)
 {
     char big[2048];
 
-    plan(92);
+    plan(93);
     tmp = tp_tmpdir();
     snprintf(www, sizeof www, "%s/www", tmp);
     snprintf(logpath, sizeof logpath, "%s/plugin.log", tmp);
