@@ -24,14 +24,22 @@ printf 'good_gauge 1\nbroken{ 2\n\000\377 junk\ngood_after 3\n' >"$T/www/bad"
 start_httpd "$T/www"
 ok $? "httpd_fixture listens" || exit 1
 
-cat >"$T/p.yaml" <<YAML
+# write_config INPUTS: $T/p.yaml with INPUTS (YAML) as its inputs section.
+write_config() {
+    cat >"$T/p.yaml" <<YAML
 agent:
   state_dir: $T/state
   jitter: 0s
 batch:
   linger_ms: 20
 inputs:
-  - plugin: prometheus
+$1
+outputs:
+  - plugin: file
+    path: $T/out.jsonl
+YAML
+}
+write_config "  - plugin: prometheus
     name: scrape
     job: e2e
     scrape_interval: 200ms
@@ -39,11 +47,7 @@ inputs:
     targets:
       - http://127.0.0.1:$HTTPD_PORT/metrics
       - http://127.0.0.1:$HTTPD_PORT/bad
-      - http://127.0.0.1:1/metrics
-outputs:
-  - plugin: file
-    path: $T/out.jsonl
-YAML
+      - http://127.0.0.1:1/metrics"
 "$PIPIT" check -c "$T/p.yaml" --plugin-dir "$PIPIT_PLUGIN_DIR" >"$T/check.out" 2>&1
 ok $? "pipit check accepts the configuration" || sed 's/^/#   /' "$T/check.out"
 
@@ -69,21 +73,10 @@ wait_for 20 eval '[ "$(count "\"name\":\"up\",\"type\":\"gauge\",\"value\":1,")"
 ok $? "scrapes go on every interval beside the bad targets" || show_log
 # Reloads while a scrape is in flight: the old instance stops mid-transfer
 # and must leave nothing armed behind it on the loop.
-cat >"$T/p.yaml" <<YAML
-agent:
-  state_dir: $T/state
-  jitter: 0s
-batch:
-  linger_ms: 20
-inputs:
-  - plugin: prometheus
+write_config "  - plugin: prometheus
     name: slow
     scrape_interval: 10s
-    targets: ["http://127.0.0.1:$HTTPD_PORT/metrics?delay_ms=5000"]
-outputs:
-  - plugin: file
-    path: $T/out.jsonl
-YAML
+    targets: [\"http://127.0.0.1:$HTTPD_PORT/metrics?delay_ms=5000\"]"
 reloads() { n=$(grep -c "configuration reloaded" "$T/pipitd.log"); echo "${n:-0}"; }
 kill -HUP "$PIPITD_PID"
 wait_for 20 eval '[ "$(reloads)" -ge 1 ]'
