@@ -310,7 +310,11 @@ static void watch_fired(uv_poll_t *p, int status, int events)
     int ev = 0;
 
     if (status < 0) {
-        api_log(w->ins, PIPIT_LOG_WARN, "watch on fd %d failed: %s", w->fd,
+        /* libuv reports an error pending on the fd (POLLERR: a refused
+         * connection, an ICMP error on UDP) as UV_EBADF and stops the
+         * watch. That is the peer's doing, not the fd's: the plugin reads
+         * the error itself, and logs it in its own words. */
+        api_log(w->ins, PIPIT_LOG_DEBUG, "error pending on watched fd %d (%s)", w->fd,
                 uv_strerror(status));
         ev = PIPIT_FD_READ;             /* let the plugin see the error on read */
     }

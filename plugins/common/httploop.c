@@ -34,6 +34,7 @@ struct httploop {
     uint64_t tick_every;
     httploop_tick_fn tick;
     void *tick_arg;
+    bool closing;                       /* in httploop_free: arm and watch nothing */
     struct httploop *next;              /* in the registry */
 };
 
@@ -87,6 +88,9 @@ static void on_timer(pipit_instance *ins, void *data);
 static void arm(struct httploop *hl)
 {
     uint64_t due = hl->curl_due;
+
+    if (hl->closing)
+        return;
 
     if (hl->tick && hl->tick_due < due)
         due = hl->tick_due;
@@ -204,6 +208,8 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
         hl->api->unwatch_fd(hl->ins, s);
         return 0;
     }
+    if (hl->closing)
+        return 0;
     int ev = ((what & CURL_POLL_IN) ? PIPIT_FD_READ : 0) |
              ((what & CURL_POLL_OUT) ? PIPIT_FD_WRITE : 0);
     int rc = hl->api->watch_fd(hl->ins, s, ev, on_fd);
@@ -305,6 +311,13 @@ void httploop_free(struct httploop *hl, void (*abandon)(void *arg, CURL *easy))
 {
     if (!hl)
         return;
+    /*
+     * Removing transfers and cleaning up the multi handle call curl's timer
+     * and socket callbacks. The host has already ended the instance's
+     * watches and timer when this runs from fini(), so nothing may be armed
+     * or watched again: a timer started now would outlive the instance.
+     */
+    hl->closing = true;
     unregister(hl);
     while (hl->xfers) {
         struct httploop_xfer *x = hl->xfers;

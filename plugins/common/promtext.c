@@ -630,3 +630,23 @@ int promtext_parse(const char *text, size_t len, promtext_emit_cb emit,
     free(s);
     return PIPIT_OK;
 }
+
+/* See promtext.h. */
+size_t promtext_samples(const char *text, size_t len)
+{
+    const char *p = text, *end = text + len;
+    size_t n = 0;
+
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+
+        if (le > p && le[-1] == '\r')
+            le--;
+        while (p < le && promtext_blank(*p))
+            p++;
+        n += p < le && *p != '#';
+        p = nl ? nl + 1 : end;
+    }
+    return n;
+}

@@ -35,4 +35,12 @@ struct promtext_stats {
 int promtext_parse(const char *text, size_t len, promtext_emit_cb emit,
                    promtext_error_cb error, void *arg, struct promtext_stats *st);
 
+/*
+ * Number of sample lines in len bytes of text: lines that hold something
+ * other than blanks and do not start with '#', well-formed or not. Cheap
+ * (no parsing), so that a scraper can refuse a body with too many samples
+ * before anything of it is emitted.
+ */
+size_t promtext_samples(const char *text, size_t len);
+
 #endif

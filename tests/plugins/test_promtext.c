@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "promtext.h"
+#include "node_exporter.h"
 #include "../tap.h"
 
 /* What one parse produced: one text line per record, one per error. */
@@ -312,35 +313,40 @@ static void test_summary(void)
           "8: summary sample without a numeric quantile\n");
 }
 
+/* promtext_samples: the sample lines a scraper limits, good or bad. */
+static void test_count(void)
+{
+    static const char text[] =
+        "# HELP a An a.\n"
+        "# TYPE a gauge\n"
+        "a 1\n"
+        "\n"
+        "  \t\r\n"
+        "  # an indented comment\n"
+        "bad{ line\r\n"
+        "b{x=\"1\"} 2";
+
+    is_int((int)promtext_samples(text, sizeof text - 1), 3,
+           "promtext_samples: good and bad sample lines, not comments nor blanks");
+    is_int((int)promtext_samples("", 0), 0, "promtext_samples: empty text");
+    is_int((int)promtext_samples("x 1\n\n", 5), 1, "promtext_samples: a trailing blank line");
+}
+
 /* Fetch node_exporter's /metrics when the package is installed. */
 static void test_node_exporter(void)
 {
-    static const char *const bin[] = {
-        "/usr/bin/prometheus-node-exporter", "/usr/bin/node_exporter"
-    };
-    const char *exe = NULL;
-    char addr[64], cmd[512], path[] = "/tmp/pipit-promtext.XXXXXX";
+    const char *exe = node_exporter_path();
+    char cmd[512], path[] = "/tmp/pipit-promtext.XXXXXX";
     pid_t pid;
     int port, fd, got = 0;
     struct got g;
 
-    for (size_t i = 0; i < sizeof bin / sizeof *bin; i++)
-        if (access(bin[i], X_OK) == 0)
-            exe = bin[i];
     if (!exe) {
         skip(4, "prometheus-node-exporter is not installed");
         return;
     }
     port = 20000 + (int)(getpid() % 20000);
-    snprintf(addr, sizeof addr, "--web.listen-address=127.0.0.1:%d", port);
-    pid = fork();
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, 1);
-        dup2(devnull, 2);
-        execl(exe, exe, addr, (char *)NULL);
-        _exit(127);
-    }
+    pid = node_exporter_start(exe, (unsigned)port);
     fd = mkstemp(path);
     close(fd);
     snprintf(cmd, sizeof cmd, "curl -sf -o %s http://127.0.0.1:%d/metrics", path, port);
@@ -383,6 +389,7 @@ int main(void)
     test_malformed();
     test_histogram();
     test_summary();
+    test_count();
     test_node_exporter();
     return done_testing();
 }
