@@ -180,6 +180,15 @@ static const char **option_names(const struct pipit_option *opts)
     return names;
 }
 
+/* True when the option table declares name. */
+static bool option_declared(const struct pipit_option *opts, const char *name)
+{
+    for (const struct pipit_option *o = opts; o && o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return true;
+    return false;
+}
+
 /*
  * Validate one inputs:/outputs: entry: the host keys, the plugin (found,
  * safe, loadable, of the right kind) and the plugin's own options, which
@@ -250,6 +259,17 @@ static void load_instance(struct agent_conf *c, struct conf_instance *ci,
     ci->plugin = keys.plugin;
     ci->name = keys.name ? keys.name : (lp ? lp->desc.name : keys.plugin);
     ci->interval_ms = keys.interval_ms;
+    const struct cfg_node *inode = cfg_get(node, "interval");
+    if (role == PIPIT_COLLECTOR && lp && !lp->desc.collect && inode &&
+        !option_declared(lp->desc.options, "interval")) {
+        /* The host schedules collect(); an input driven by its own events
+         * would silently ignore the key. */
+        char key[64];
+        snprintf(key, sizeof key, "%s.interval", ci->prefix);
+        diag_add(d, c->file, inode->line, key, "the %s input is not run on an interval "
+                 "(it has no collect()); its own options set its timing",
+                 lp->desc.name);
+    }
     ci->kinds = keys.kinds;
     ci->lp = lp;
     if (role == PIPIT_OUTPUT) {

@@ -3,7 +3,7 @@
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/e2e/daemon.sh"
 setup_e2e
-plan 9
+plan 11
 
 cat >"$T/good.yaml" <<YAML
 agent:
@@ -46,4 +46,21 @@ grep -q "bad.yaml:8: inputs\[0\]\.per_cpu" "$T/out";   ok $? "wrong type: line 8
 grep -q "bad.yaml:9: inputs\[1\]\.plugin.*in_nosuchplugin.so" "$T/out"; ok $? "missing plugin named with its path: line 9"
 grep -q "bad.yaml:11: inputs\[2\]\.interval" "$T/out"; ok $? "bad duration: line 11"
 grep -q "bad.yaml:13: outputs\[0\].*path" "$T/out";    ok $? "missing required key: the entry's line"
+
+# An input driven by its own events (no collect()) has no use for interval.
+cat >"$T/evt.yaml" <<YAML
+agent:
+  state_dir: $T/state
+inputs:
+  - plugin: statsd
+    listen: 127.0.0.1:0
+    interval: 30s
+outputs:
+  - plugin: stdout
+YAML
+"$PIPIT" check -c "$T/evt.yaml" --plugin-dir "$PIPIT_PLUGIN_DIR" >"$T/out" 2>&1
+[ $? -eq 1 ]
+ok $? "interval on an input without collect() is refused"
+grep -q 'evt.yaml:6: inputs\[0\]\.interval: the statsd input is not run on an interval' "$T/out"
+ok $? "with its line and key" || sed 's/^/#   /' "$T/out"
 done_testing
