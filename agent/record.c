@@ -171,7 +171,9 @@ static int put_key_num(struct buf *b, const char *key, double v)
  */
 static int put_cost_amount(struct buf *b, const struct pipit_record *rec)
 {
-    int64_t micros = record_cost_micros(rec);
+    /* A float amount is written as the micros it rounds to, so that the two
+     * keys agree and the line encodes to the same bytes when relayed again. */
+    int64_t micros = record_cost_amount_micros(rec);
 
     if (micros) {
         uint64_t mag = micros < 0 ? 0 - (uint64_t)micros : (uint64_t)micros;
@@ -185,8 +187,7 @@ static int put_cost_amount(struct buf *b, const struct pipit_record *rec)
     } else {
         put_key_num(b, "amount", rec->amount);
     }
-    return buf_printf(b, ",\"amount_micros\":%lld",
-                      (long long)record_cost_amount_micros(rec));
+    return buf_printf(b, ",\"amount_micros\":%lld", (long long)micros);
 }
 
 /*

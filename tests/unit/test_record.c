@@ -602,6 +602,21 @@ static void test_cost_micros(void)
     is_int(record_cost_amount_micros(&r), -13, "an amount of -0.0000125 is -13 micros");
     r.amount = 0.1 + 0.2;               /* 0.30000000000000004 */
     is_int(record_cost_amount_micros(&r), 300000, "0.1 + 0.2 is 300000 micros");
+    /* a float amount is written as the micros it rounds to, so that a
+     * relayed line reads back to the same bytes (found by fuzz_relay) */
+    r.amount = 0.18446744073709551615;
+    j = encoded_is(&r, "h", "i", 5,
+                   "{\"kind\":\"cost\",\"time\":1700000000123456789,\"host\":\"h\","
+                   "\"instance\":\"i\",\"amount\":0.184467,\"amount_micros\":184467,"
+                   "\"currency\":\"USD\",\"resource\":\"vm/i-123\",\"period_start\":1000,"
+                   "\"period_end\":2000,\"labels\":{\"team\":\"web\"}}\n",
+                   "a float amount is written as its micros, both keys agreeing");
+    json_decref(j);
+    r.amount = 4e-7;                    /* rounds to no micros: the float stays */
+    ok(record_encode_json(&b, &r, "h", "i", 5) == PIPIT_OK &&
+       strstr(b.data, "\"amount\":4e-07,\"amount_micros\":0,") != NULL,
+       "an amount under half a micro keeps its float, with amount_micros 0");
+    buf_free(&b);
     r.amount = 9.3e12;
     refused(&r, "beyond what amount_micros holds", "an amount past int64 micros");
     r.amount = -9.3e12;
