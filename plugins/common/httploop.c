@@ -232,17 +232,17 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-/* CURLOPT_WRITEFUNCTION: keep the body up to its cap; past it, end the
- * transfer (curl reports CURLE_WRITE_ERROR) rather than cut it silently. */
+/* CURLOPT_WRITEFUNCTION: keep the body up to its cap; past it, keep the
+ * part that fits and end the transfer (curl reports CURLE_WRITE_ERROR, the
+ * result says too_large) rather than cut it silently. */
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct httploop_xfer *x = userp;
-    size_t n = size * nmemb;
+    size_t n = size * nmemb, room = x->max - x->len;
+    bool over = n > room;
 
-    if (n > x->max - x->len) {
-        x->too_large = true;
-        return 0;
-    }
+    if (over)
+        n = room;
     if (x->len + n + 1 > x->cap) {
         size_t cap = x->cap ? x->cap : 16384;
         while (cap < x->len + n + 1)
@@ -258,6 +258,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     memcpy(x->body + x->len, data, n);
     x->len += n;
     x->body[x->len] = '\0';
+    if (over) {
+        x->too_large = true;
+        return 0;
+    }
     return n;
 }
 
