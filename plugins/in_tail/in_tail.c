@@ -668,8 +668,19 @@ static void tail_check_file(struct tail_ctx *ctx, struct tail_file *f, int64_t n
             ctx->need_scan = true;
         }
     }
-    if (fstat(f->fd, &st) == 0 && (uint64_t)st.st_size < f->off)
+    if (fstat(f->fd, &st) < 0)
+        return;
+    if ((uint64_t)st.st_size < f->off) {
         tail_truncated(ctx, f);
+    } else if (f->last_len && f->off >= f->last_len) {
+        /* truncated and written again past our offset between two looks:
+         * the bytes before the offset are not the ones we read */
+        unsigned char b[TAIL_LAST];
+
+        if (pread(f->fd, b, f->last_len, (off_t)(f->off - f->last_len)) !=
+                (ssize_t)f->last_len || memcmp(b, f->last, f->last_len) != 0)
+            tail_truncated(ctx, f);
+    }
 }
 
 /* Read new bytes of one file, at most *budget. */
@@ -984,9 +995,10 @@ static int tail_init(pipit_instance *ins, void *data)
         }
     }
     ctx->last_stats_ms = tail_now_ms();
-    tail_work(ctx, true);
+    ctx->need_scan = true;
+    /* the first scan and read happen on the loop, at once */
     period = (uint64_t)(ctx->ifd >= 0 ? TAIL_TICK_MS : ctx->poll_ms);
-    rc = api->timer_start(ins, ctx->more ? 0 : period, period, tail_on_tick);
+    rc = api->timer_start(ins, 0, period, tail_on_tick);
     if (rc != PIPIT_OK)
         goto fail;
     return PIPIT_OK;
