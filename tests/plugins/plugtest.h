@@ -129,6 +129,9 @@ static inline bool tp_check(json_t *r)
         return tp_check_cost(r);
     if (kind && strcmp(kind, "event") == 0)
         return tp_check_event(r);
+    if (kind && strcmp(kind, "log") == 0)  /* a message, a level, string labels */
+        return json_is_string(json_object_get(r, "message")) &&
+               json_is_string(json_object_get(r, "level")) && json_is_object(labels);
     if (!kind || strcmp(kind, "metric") || !name || regexec(&re, name, 0, NULL, 0))
         return false;
     if (!type || (strcmp(type, "gauge") && strcmp(type, "counter")))
