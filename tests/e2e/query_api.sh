@@ -124,9 +124,13 @@ q "/v1/deployments?$C&limit=1" '(.deployments | length) == 1 and .next_offset ==
 ok $? "deployments: paginated"
 
 # /v1/throughput: what the store received, against the ledger
-TO=$(date +%s)
-want=$(sql "SELECT coalesce(sum(count), 0) FROM batches WHERE received_at >= $(((TO - 600) * 1000000000))
-            AND received_at < $((TO * 1000000000))")
+ledger_window() {
+    TO=$(date +%s)
+    want=$(sql "SELECT coalesce(sum(count), 0) FROM batches WHERE received_at >= $(((TO - 600) * 1000000000))
+                AND received_at < $((TO * 1000000000))")
+    [ "${want:-0}" -gt 0 ]
+}
+wait_for 10 ledger_window
 q "/v1/throughput?from=$((TO - 600))&to=$TO&step=1m" "([.buckets[].records] | add) == $want and $want > 0"
 ok $? "throughput: records per minute add up to the ledger's $want"
 
