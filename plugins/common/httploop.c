@@ -265,6 +265,26 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+CURLcode httploop_set_tls(CURL *easy, const char *ca_file, const char *cert_file,
+                          const char *key_file, bool insecure)
+{
+    CURLcode c = CURLE_OK;
+
+    if (ca_file)
+        c = curl_easy_setopt(easy, CURLOPT_CAINFO, ca_file);
+    if (c == CURLE_OK && cert_file) {
+        c = curl_easy_setopt(easy, CURLOPT_SSLCERT, cert_file);
+        if (c == CURLE_OK)
+            c = curl_easy_setopt(easy, CURLOPT_SSLKEY, key_file);
+    }
+    if (c == CURLE_OK && insecure) {
+        c = curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+        if (c == CURLE_OK)
+            c = curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    return c;
+}
+
 static CURLcode global_rc;
 
 static void global_init_once(void)

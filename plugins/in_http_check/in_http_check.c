@@ -534,16 +534,9 @@ static const char *hc_easy_setup(struct hc_ctx *ctx)
     }
     if (ctx->https)
         HC_SET(CURLOPT_CERTINFO, 1L);
-    if (ctx->tls_ca_file)
-        HC_SET(CURLOPT_CAINFO, ctx->tls_ca_file);
-    if (ctx->tls_cert_file) {
-        HC_SET(CURLOPT_SSLCERT, ctx->tls_cert_file);
-        HC_SET(CURLOPT_SSLKEY, ctx->tls_key_file);
-    }
-    if (ctx->tls_insecure) {
-        HC_SET(CURLOPT_SSL_VERIFYPEER, 0L);
-        HC_SET(CURLOPT_SSL_VERIFYHOST, 0L);
-    }
+    if (c == CURLE_OK)
+        c = httploop_set_tls(e, ctx->tls_ca_file, ctx->tls_cert_file, ctx->tls_key_file,
+                             ctx->tls_insecure);
 #undef HC_SET
     return c == CURLE_OK ? NULL : curl_easy_strerror(c);
 }
