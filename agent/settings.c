@@ -188,15 +188,6 @@ static const char **option_names(const struct pipit_option *opts)
     return names;
 }
 
-/* True when the option table declares name. */
-static bool option_declared(const struct pipit_option *opts, const char *name)
-{
-    for (const struct pipit_option *o = opts; o && o->name; o++)
-        if (strcmp(o->name, name) == 0)
-            return true;
-    return false;
-}
-
 /*
  * Validate one inputs:/outputs: entry: the host keys, the plugin (found,
  * safe, loadable, of the right kind) and the plugin's own options, which
@@ -269,7 +260,7 @@ static void load_instance(struct agent_conf *c, struct conf_instance *ci,
     ci->interval_ms = keys.interval_ms;
     const struct cfg_node *inode = cfg_get(node, "interval");
     if (role == PIPIT_COLLECTOR && lp && !lp->desc.collect && inode &&
-        !option_declared(lp->desc.options, "interval")) {
+        !opt_find(lp->desc.options, "interval")) {
         /* The host schedules collect(); an input driven by its own events
          * would silently ignore the key. */
         char key[64];
