@@ -16,14 +16,16 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: pipit plugin-test PLUGIN.so [key=value...] [-n|--runs RUNS]\n"
-        "                         [-i|--interval INTERVAL] [-l|--log-level LEVEL]\n"
+        "                         [-i|--interval INTERVAL] [-t|--timeout TIMEOUT]\n"
+        "                         [-l|--log-level LEVEL]\n"
         "\n"
         "Load PLUGIN.so with the loader's checks, apply the options, run init(),\n"
         "then:\n"
         "  collector: collect() RUNS times (default 1), INTERVAL apart (default 1s),\n"
         "             printing every record as one JSON line on stdout;\n"
         "  output:    read JSON records from stdin and flush() them, one batch per kind;\n"
-        "  action:    act() once.\n"
+        "  action:    act() once, within TIMEOUT (default none), then print its\n"
+        "             results as one JSON object on stdout.\n"
         "Logs go to stderr. Exit 0 when every call succeeded, 1 otherwise.\n");
 }
 
@@ -80,17 +82,18 @@ int cmd_plugin_test(int argc, char **argv)
     static const struct option longopts[] = {
         { "runs", required_argument, NULL, 'n' },
         { "interval", required_argument, NULL, 'i' },
+        { "timeout", required_argument, NULL, 't' },
         { "log-level", required_argument, NULL, 'l' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     long runs = 1;
-    int64_t interval_ms = 1000;
+    int64_t interval_ms = 1000, timeout_ms = 0;
     int level = PIPIT_LOG_INFO, c, status = 0;
     char *end;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "n:i:l:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:i:t:l:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
             runs = strtol(optarg, &end, 10);
@@ -102,6 +105,12 @@ int cmd_plugin_test(int argc, char **argv)
         case 'i':
             if (opt_parse_duration(optarg, &interval_ms) != PIPIT_OK) {
                 fprintf(stderr, "plugin-test: -i wants a duration such as 500ms or 2s\n");
+                return 2;
+            }
+            break;
+        case 't':
+            if (opt_parse_duration(optarg, &timeout_ms) != PIPIT_OK || timeout_ms <= 0) {
+                fprintf(stderr, "plugin-test: -t wants a duration such as 500ms or 2s\n");
                 return 2;
             }
             break;
@@ -138,9 +147,13 @@ int cmd_plugin_test(int argc, char **argv)
     if (h.ins->role == PIPIT_OUTPUT) {
         status = feed_output(&h);
     } else if (h.ins->role == PIPIT_ACTION) {
+        if (timeout_ms)
+            h.deadline_ms = (int64_t)(uv_hrtime() / 1000000) + timeout_ms;
         r = harness_run(&h);
         if (h.out.len)
             fwrite(h.out.data, 1, h.out.len, stdout);
+        json_dumpf(h.results, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+        fputc('\n', stdout);
         status = r != PIPIT_OK;
         fprintf(stderr, "%s: act: %s\n", d->name, pipit_strerror(r));
     } else {

@@ -21,6 +21,26 @@ static int harness_deliver(struct instance_host *host, struct pipit_instance *in
     return PIPIT_OK;
 }
 
+static int harness_set_result(struct instance_host *host, struct pipit_instance *ins,
+                              const char *key, const char *value)
+{
+    struct harness *h = host->opaque;
+    size_t n = strnlen(value, PIPIT_RESULT_MAX);
+    json_t *v = json_stringn_nocheck(value, n);
+    if (!v || json_object_set_new(h->results, key, v) != 0)
+        return PIPIT_ENOMEM;
+    return PIPIT_OK;
+}
+
+static int64_t harness_time_left_ms(struct instance_host *host, struct pipit_instance *ins)
+{
+    struct harness *h = host->opaque;
+    if (!h->deadline_ms)
+        return -1;
+    int64_t left = h->deadline_ms - (int64_t)(uv_hrtime() / 1000000);
+    return left > 0 ? left : 0;
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
 {
     return remove(path);
@@ -71,6 +91,10 @@ int harness_open(struct harness *h, const char *path, char **kv, int nkv, FILE *
     h->host.state_dir = h->state_dir;
     h->host.max_collect_bytes = 64u << 20;
     h->host.deliver = harness_deliver;
+    h->host.set_result = harness_set_result;
+    h->host.time_left_ms = harness_time_left_ms;
+    if (!(h->results = json_object()))
+        goto fail;
     h->host.opaque = h;
     if (instance_host_open(&h->host) != PIPIT_OK) {
         fprintf(err, "cannot set up the host\n");
@@ -180,4 +204,6 @@ void harness_close(struct harness *h)
         h->state_dir[0] = '\0';
     }
     buf_free(&h->out);
+    json_decref(h->results);
+    h->results = NULL;
 }

@@ -2,7 +2,9 @@
 #ifndef PIPIT_HARNESS_H
 #define PIPIT_HARNESS_H
 
+#include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include "buf.h"
 #include "instance.h"
@@ -13,6 +15,8 @@ struct harness {
     struct pipit_instance *ins;
     struct buf out;                     /* every JSON line emitted, in order */
     uint32_t records;
+    json_t *results;                    /* actions: api->set_result(), an object */
+    int64_t deadline_ms;                /* actions: monotonic ms, 0: no timeout */
     bool loop_open, host_open;
     char host_name[256];
     char state_dir[4096];               /* private temporary directory */

@@ -459,6 +459,40 @@ static int api_mark(pipit_instance *ins, uint64_t token)
     return PIPIT_OK;
 }
 
+static bool result_key_ok(const char *key)
+{
+    if (!key || !*key || strlen(key) > 64)
+        return false;
+    for (const char *c = key; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+            return false;
+    return true;
+}
+
+static int api_set_result(pipit_instance *ins, const char *key, const char *value)
+{
+    if (!ins || !ins->host->set_result)
+        return PIPIT_ENOTSUP;
+    if (!result_key_ok(key) || !value) {
+        api_log(ins, PIPIT_LOG_ERROR, "set_result: key \"%s\" is not lower_snake "
+                "(a-z, 0-9, _; at most 64) or the value is NULL", key ? key : "(null)");
+        return PIPIT_EINVAL;
+    }
+    return ins->host->set_result(ins->host, ins, key, value);
+}
+
+static int64_t api_time_left_ms(pipit_instance *ins)
+{
+    if (!ins || !ins->host->time_left_ms)
+        return -1;
+    return ins->host->time_left_ms(ins->host, ins);
+}
+
+static bool api_cancelled(pipit_instance *ins)
+{
+    return ins && ins->host->cancelled && ins->host->cancelled(ins->host, ins);
+}
+
 static const struct pipit_api host_api = {
     .struct_size = sizeof(struct pipit_api),
     .abi_major = PIPIT_ABI_MAJOR,
@@ -484,6 +518,9 @@ static const struct pipit_api host_api = {
     .timer_stop = api_timer_stop,
     .flush_done = api_flush_done,
     .mark = api_mark,
+    .set_result = api_set_result,
+    .time_left_ms = api_time_left_ms,
+    .cancelled = api_cancelled,
 };
 
 const struct pipit_api *instance_api(void)

@@ -46,6 +46,12 @@ struct instance_host {
     void (*flush_done)(struct instance_host *h, struct pipit_instance *ins,
                        uint64_t batch_id, int status);
     int (*mark)(struct instance_host *h, struct pipit_instance *ins, uint64_t token);
+    /* Any thread, actions: api->set_result(), api->time_left_ms() and
+     * api->cancelled(). NULL: PIPIT_ENOTSUP, -1 (no timeout), false. */
+    int (*set_result)(struct instance_host *h, struct pipit_instance *ins,
+                      const char *key, const char *value);
+    int64_t (*time_left_ms)(struct instance_host *h, struct pipit_instance *ins);
+    bool (*cancelled)(struct instance_host *h, struct pipit_instance *ins);
     void *opaque;                       /* for the runner */
 
     /* Internal: records from threads the plugin started itself. */

@@ -1,11 +1,7 @@
 /* in_exec: run a command each interval and turn what it prints into metrics. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +12,9 @@
 #include <pipit/plugin.h>
 #include "influx.h"
 #include "promtext.h"
+#include "subproc.h"
 
 #define EXEC_MAX_STDERR 4096            /* bytes of stderr kept for the log */
-#define EXEC_KILL_GRACE_MS 1000         /* between SIGTERM and SIGKILL */
-
-extern char **environ;
 
 static const struct pipit_api *api;     /* borrowed from the host */
 
@@ -63,50 +57,6 @@ static int exec_load(const struct pipit_api *host)
 {
     api = host;
     return PIPIT_OK;
-}
-
-static void exec_free_vec(char **v)
-{
-    if (!v)
-        return;
-    for (char **p = v; *p; p++)
-        free(*p);
-    free(v);
-}
-
-/*
- * Build the environment of the command: the agent's own, with every key of
- * the env option replaced or added. Returns a NULL-terminated array (free
- * with exec_free_vec) or NULL when out of memory.
- */
-static char **exec_build_env(const struct pipit_strmap *env)
-{
-    size_t n = 0, k = 0;
-    char **out;
-
-    while (environ && environ[n])
-        n++;
-    out = calloc(n + env->count + 1, sizeof *out);
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        bool over = false;
-        for (size_t j = 0; j < env->count && !over; j++) {
-            size_t kl = strlen(env->keys[j]);
-            over = strncmp(environ[i], env->keys[j], kl) == 0 && environ[i][kl] == '=';
-        }
-        if (!over && !(out[k++] = strdup(environ[i])))
-            goto fail;
-    }
-    for (size_t j = 0; j < env->count; j++)
-        if (asprintf(&out[k++], "%s=%s", env->keys[j], env->values[j]) < 0) {
-            out[k - 1] = NULL;
-            goto fail;
-        }
-    return out;
-fail:
-    exec_free_vec(out);
-    return NULL;
 }
 
 static int exec_init(pipit_instance *ins, void *data)
@@ -153,12 +103,12 @@ static int exec_init(pipit_instance *ins, void *data)
             if (!(ctx->argv[i] = strdup(ctx->command.items[i])))
                 goto nomem;
     }
-    ctx->envp = exec_build_env(&ctx->env);
+    ctx->envp = subproc_build_env(ctx->env.keys, ctx->env.values, ctx->env.count);
     if (!ctx->envp)
         goto nomem;
     return PIPIT_OK;
 nomem:
-    exec_free_vec(ctx->argv);
+    subproc_free_vec(ctx->argv);
     ctx->argv = NULL;
     return PIPIT_ENOMEM;
 }
@@ -167,156 +117,8 @@ static void exec_fini(pipit_instance *ins, void *data)
 {
     struct exec_ctx *ctx = data;
 
-    exec_free_vec(ctx->argv);
-    exec_free_vec(ctx->envp);
-}
-
-static int64_t exec_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* What one run of the command produced. */
-struct exec_run {
-    char *out;                          /* stdout, max_output bytes at most */
-    size_t outlen;
-    char err[EXEC_MAX_STDERR + 1];      /* start of stderr, NUL-terminated */
-    size_t errlen;
-    bool truncated;                     /* stdout was longer than max_output */
-    bool timed_out;
-    int status;                         /* waitpid status */
-};
-
-/*
- * Read what is ready on fd into buf (up to cap bytes kept; the rest is read
- * and dropped). Returns false at end of file or on a read error.
- */
-static bool exec_drain(int fd, char *buf, size_t *len, size_t cap, bool *cut)
-{
-    char junk[4096];
-
-    for (;;) {
-        ssize_t r;
-        if (*len < cap)
-            r = read(fd, buf + *len, cap - *len);
-        else
-            r = read(fd, junk, sizeof junk);
-        if (r > 0) {
-            if (*len < cap)
-                *len += (size_t)r;
-            else if (cut)
-                *cut = true;
-            continue;
-        }
-        if (r < 0 && errno == EINTR)
-            continue;
-        return r < 0 && errno == EAGAIN;
-    }
-}
-
-/* Wait for pid until deadline (monotonic ms); true when it was reaped. */
-static bool exec_reap(pid_t pid, int64_t deadline, int *status)
-{
-    for (;;) {
-        pid_t r = waitpid(pid, status, WNOHANG);
-        if (r == pid || (r < 0 && errno != EINTR))
-            return true;
-        if (exec_now_ms() >= deadline)
-            return false;
-        struct timespec ts = { 0, 5 * 1000000 };
-        nanosleep(&ts, NULL);
-    }
-}
-
-/*
- * Spawn the command in a process group of its own with stdout and stderr
- * on pipes, read both (bounded) until they close, and reap it. Past the
- * timeout the whole group gets SIGTERM, then SIGKILL after a grace period.
- * Returns PIPIT_OK with run filled, or an error when it could not start.
- */
-static int exec_spawn(struct exec_ctx *ctx, struct exec_run *run)
-{
-    int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, rc = PIPIT_EIO, err;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none, all;
-    pid_t pid;
-    bool oopen = true, eopen = true;
-    int64_t deadline;
-
-    if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0) {
-        api->log(ctx->ins, PIPIT_LOG_ERROR, "pipe: %s", strerror(errno));
-        goto out;
-    }
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, po[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
-    posix_spawnattr_init(&at);
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setpgroup(&at, 0);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                  POSIX_SPAWN_SETSIGDEF);
-    err = posix_spawnp(&pid, ctx->argv[0], &fa, &at, ctx->argv, ctx->envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(po[1]);
-    close(pe[1]);
-    po[1] = pe[1] = -1;
-    if (err != 0) {
-        api->log(ctx->ins, PIPIT_LOG_ERROR, "cannot run %s: %s", ctx->argv[0],
-                 strerror(err));
-        goto out;
-    }
-    fcntl(po[0], F_SETFL, O_NONBLOCK);
-    fcntl(pe[0], F_SETFL, O_NONBLOCK);
-    deadline = exec_now_ms() + ctx->timeout_ms;
-    while (oopen || eopen) {
-        struct pollfd fds[2] = { { po[0], POLLIN, 0 }, { pe[0], POLLIN, 0 } };
-        int64_t left = deadline - exec_now_ms();
-        if (left <= 0) {
-            run->timed_out = true;
-            break;
-        }
-        if (!oopen)
-            fds[0].fd = -1;
-        if (!eopen)
-            fds[1].fd = -1;
-        if (poll(fds, 2, (int)left) < 0 && errno != EINTR)
-            break;
-        if (oopen && fds[0].revents)
-            oopen = exec_drain(po[0], run->out, &run->outlen, (size_t)ctx->max_output,
-                               &run->truncated);
-        if (eopen && fds[1].revents)
-            eopen = exec_drain(pe[0], run->err, &run->errlen, EXEC_MAX_STDERR, NULL);
-    }
-    if (!run->timed_out && !exec_reap(pid, deadline, &run->status))
-        run->timed_out = true;
-    if (run->timed_out) {
-        kill(-pid, SIGTERM);
-        if (!exec_reap(pid, exec_now_ms() + EXEC_KILL_GRACE_MS, &run->status)) {
-            kill(-pid, SIGKILL);
-            exec_reap(pid, INT64_MAX, &run->status);
-        }
-    }
-    /* what the command left behind in its group goes too */
-    kill(-pid, SIGKILL);
-    run->err[run->errlen] = '\0';
-    rc = PIPIT_OK;
-out:
-    for (int i = 0; i < 2; i++) {
-        if (po[i] >= 0)
-            close(po[i]);
-        if (pe[i] >= 0)
-            close(pe[i]);
-    }
-    return rc;
+    subproc_free_vec(ctx->argv);
+    subproc_free_vec(ctx->envp);
 }
 
 static void exec_emit_cb(void *arg, const struct pipit_record *rec)
@@ -420,49 +222,52 @@ static void exec_parse_json(struct exec_ctx *ctx, const char *p, size_t len)
  * cumulative exec.failures, exec.truncations and exec.malformed_lines.
  * Returns PIPIT_OK, PIPIT_ETIMEDOUT or PIPIT_EIO.
  */
+static int64_t exec_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int exec_collect(pipit_instance *ins, void *data)
 {
     struct exec_ctx *ctx = data;
-    struct exec_run *run = calloc(1, sizeof *run);
+    const struct subproc_cmd cmd = {
+        .argv = ctx->argv, .envp = ctx->envp, .timeout_ms = ctx->timeout_ms,
+        .max_out = (size_t)ctx->max_output, .max_err = EXEC_MAX_STDERR,
+    };
+    struct subproc_result run;
     int64_t t0 = exec_now_ms();
-    int rc;
+    char how[128];
+    int rc = PIPIT_OK;
 
-    if (!run || !(run->out = malloc((size_t)ctx->max_output))) {
-        free(run);
-        return PIPIT_ENOMEM;
-    }
-    rc = exec_spawn(ctx, run);
-    if (rc == PIPIT_OK && run->truncated) {
-        ctx->truncations++;
-        api->log(ins, PIPIT_LOG_WARN, "output longer than max_output (%lld bytes): "
-                 "cut at the last full line", (long long)ctx->max_output);
-    }
-    if (rc != PIPIT_OK) {
-        ;
-    } else if (run->timed_out) {
+    if (subproc_run(&cmd, &run) != 0) {
+        api->log(ins, PIPIT_LOG_ERROR, "%s", run.why);
+        rc = PIPIT_EIO;
+    } else if (run.timed_out) {
         api->log(ins, PIPIT_LOG_ERROR, "%s killed after the timeout of %lld ms",
                  ctx->argv[0], (long long)ctx->timeout_ms);
         rc = PIPIT_ETIMEDOUT;
-    } else if (!WIFEXITED(run->status) || WEXITSTATUS(run->status) != 0) {
-        if (WIFEXITED(run->status))
-            api->log(ins, PIPIT_LOG_ERROR, "%s exited with status %d: %.200s",
-                     ctx->argv[0], WEXITSTATUS(run->status), run->err);
-        else
-            api->log(ins, PIPIT_LOG_ERROR, "%s ended by signal %d: %.200s",
-                     ctx->argv[0], WIFSIGNALED(run->status) ? WTERMSIG(run->status) : 0,
-                     run->err);
+    } else if (!WIFEXITED(run.status) || WEXITSTATUS(run.status) != 0) {
+        api->log(ins, PIPIT_LOG_ERROR, "%s %s: %.200s", ctx->argv[0],
+                 subproc_describe(&run, how, sizeof how), run.err);
         rc = PIPIT_EIO;
     } else {
-        size_t len = run->outlen;
-        if (run->truncated)     /* a cut line would parse as a wrong value */
-            while (len > 0 && run->out[len - 1] != '\n')
+        size_t len = run.outlen;
+        if (run.out_cut) {
+            ctx->truncations++;
+            api->log(ins, PIPIT_LOG_WARN, "output longer than max_output (%lld bytes): "
+                     "cut at the last full line", (long long)ctx->max_output);
+            while (len > 0 && run.out[len - 1] != '\n')  /* a cut line would parse wrong */
                 len--;
+        }
         if (ctx->fmt == EXEC_PROMETHEUS) {
-            rc = promtext_parse(run->out, len, exec_emit_cb, exec_error_cb, ctx, NULL);
+            rc = promtext_parse(run.out, len, exec_emit_cb, exec_error_cb, ctx, NULL);
         } else if (ctx->fmt == EXEC_INFLUX) {
-            rc = influx_parse(run->out, len, exec_emit_cb, exec_error_cb, ctx, NULL);
+            rc = influx_parse(run.out, len, exec_emit_cb, exec_error_cb, ctx, NULL);
         } else {
-            exec_parse_json(ctx, run->out, len);
+            exec_parse_json(ctx, run.out, len);
         }
     }
     if (rc != PIPIT_OK)
@@ -471,8 +276,7 @@ static int exec_collect(pipit_instance *ins, void *data)
     api->emit_counter(ins, "exec.failures", (double)ctx->failures);
     api->emit_counter(ins, "exec.truncations", (double)ctx->truncations);
     api->emit_counter(ins, "exec.malformed_lines", (double)ctx->malformed);
-    free(run->out);
-    free(run);
+    subproc_result_free(&run);
     return rc;
 }
 

@@ -23,7 +23,7 @@ extern "C" {
  */
 #define PIPIT_ABI_MAGIC 0x70697069u /* "pipi" */
 #define PIPIT_ABI_MAJOR 1
-#define PIPIT_ABI_MINOR 1
+#define PIPIT_ABI_MINOR 2
 
 /* The one exported symbol of every plugin. */
 #define PIPIT_ENTRY_SYMBOL "pipit_plugin_entry"
@@ -319,7 +319,24 @@ struct pipit_api {
      * increase. Used to commit source positions (file offsets, Kafka
      * offsets) only after the records are safe. */
     int (*mark)(pipit_instance *ins, uint64_t token);
+
+    /* Since ABI 1.2, actions, from act(). Publish a named result of the
+     * step (exit_code, stdout, previous, ...): later steps of the plan read
+     * it as {{steps.NAME.KEY}} and in `when`, and the run's journal keeps
+     * it. Keys are lower_snake; the text is copied and cut at
+     * PIPIT_RESULT_MAX bytes. PIPIT_ENOTSUP outside a plan run. */
+    int (*set_result)(pipit_instance *ins, const char *key, const char *value);
+    /* Milliseconds left before the step's timeout (0 once it has passed),
+     * or -1 when the step has none. An action ends by then: it kills its
+     * child, bounds its transfer, stops polling. */
+    int64_t (*time_left_ms)(pipit_instance *ins);
+    /* True once the run is being stopped (SIGINT, SIGTERM, the daemon
+     * shutting down): end the step soon with PIPIT_ECANCELED. */
+    bool (*cancelled)(pipit_instance *ins);
 };
+
+/* The longest result value api->set_result() keeps. */
+#define PIPIT_RESULT_MAX 65536
 
 /* True when the host's api table has the service `field`. */
 #define PIPIT_API_HAS(api, field)                                          \
@@ -355,8 +372,10 @@ struct pipit_plugin {
     /* Output: deliver one batch. Runs on the loop thread. PIPIT_OK when the
      * batch is delivered, PIPIT_RETRY to be given it again later. */
     int (*flush)(pipit_instance *ins, void *data, const struct pipit_batch *b);
-    /* Action: perform the step described by the instance's options. Runs on
-     * a worker thread; may block. */
+    /* Action: perform the step described by the instance's options (one
+     * instance per step run). Runs on a worker thread; may block, but ends
+     * within api->time_left_ms() and soon after api->cancelled(). Returns
+     * PIPIT_OK when the step succeeded; its results go to api->set_result(). */
     int (*act)(pipit_instance *ins, void *data);
     /* Per instance, exactly once if init() succeeded. */
     void (*fini)(pipit_instance *ins, void *data);
