@@ -97,6 +97,33 @@ const struct cfg_node *cfg_get(const struct cfg_node *map, const char *key)
     return NULL;
 }
 
+struct cfg_node *cfg_node_copy(const struct cfg_node *n, cfg_rewrite_fn rewrite, void *arg)
+{
+    struct cfg_node *c = node_new(n->type, n->line);
+
+    if (!c)
+        return NULL;
+    c->secret = n->secret;
+    c->plain = n->plain;
+    if (n->key && !(c->key = strdup(n->key)))
+        goto fail;
+    if (n->value && !(c->value = rewrite ? rewrite(n, arg) : strdup(n->value)))
+        goto fail;
+    for (size_t i = 0; i < n->nchild; i++) {
+        struct cfg_node *k = cfg_node_copy(n->child[i], rewrite, arg);
+        if (!k)
+            goto fail;
+        if (node_append(c, k) != PIPIT_OK) {
+            cfg_node_free(k);
+            goto fail;
+        }
+    }
+    return c;
+fail:
+    cfg_node_free(c);
+    return NULL;
+}
+
 struct cfg_node *cfg_new_map(void)
 {
     return node_new(CFG_MAP, 0);

@@ -57,6 +57,12 @@ struct cfg_node *cfg_map_set_text(struct cfg_node *map, const char *key,
                                   const char *text, struct diag *d);
 void cfg_node_free(struct cfg_node *n);
 
+/* A deep copy of n (lines, keys, flags kept). With rewrite, each scalar's
+ * value is what rewrite returns (malloc'd; NULL aborts the copy). Returns
+ * NULL on out of memory or an aborted copy. */
+typedef char *(*cfg_rewrite_fn)(const struct cfg_node *scalar, void *arg);
+struct cfg_node *cfg_node_copy(const struct cfg_node *n, cfg_rewrite_fn rewrite, void *arg);
+
 /*
  * Read a file of at most max bytes, appending to out (NUL-terminated).
  * Only regular files are read (a FIFO or a device could block or never

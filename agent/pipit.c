@@ -12,6 +12,7 @@ static const struct {
     { "plugin-test", cmd_plugin_test,
       "run one plugin alone and print what it emits (pipit plugin-test PLUGIN.so [key=value...])" },
     { "decode", cmd_decode, "print the records of wire batches as JSON lines (pipit decode [FILE...])" },
+    { "run", cmd_run, "run a deployment plan on this host (pipit run PLAN.yaml [--var k=v])" },
     { "options", cmd_options, "list every configuration key (pipit options [--markdown])" },
 };
 

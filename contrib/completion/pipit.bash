@@ -15,22 +15,24 @@ _pipit() {
     prev=${COMP_WORDS[COMP_CWORD-1]}
     COMPREPLY=()
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "check plugin-test decode options version help --version --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "check plugin-test decode run options version help --version --help" -- "$cur"))
         return
     fi
     cmd=${COMP_WORDS[1]}
     case $prev in
     -c|--config) COMPREPLY=($(compgen -f -X '!*.y*ml' -- "$cur") $(compgen -d -- "$cur")); return ;;
-    --plugin-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+    --plugin-dir|--state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+    --events) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     -k|--key-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     -l|--log-level) COMPREPLY=($(compgen -W "error warn info debug trace" -- "$cur")); return ;;
-    -n|--runs|-i|--interval|-m|--max-bytes) return ;;
+    -n|--runs|-i|--interval|-t|--timeout|-m|--max-bytes|--var) return ;;
     esac
     case $cmd in
     check) COMPREPLY=($(compgen -W "-c --config -q --quiet --plugin-dir --help" -- "$cur")) ;;
     plugin-test)
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "-n --runs -i --interval -l --log-level --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "-n --runs -i --interval -t --timeout -l --log-level
+                --help" -- "$cur"))
         else
             _pipit_plugins "$cur"
         fi ;;
@@ -40,6 +42,13 @@ _pipit() {
                 --header-only -m --max-bytes --help" -- "$cur"))
         else
             COMPREPLY=($(compgen -f -- "$cur"))
+        fi ;;
+    run)
+        if [[ $cur == -* ]]; then
+            COMPREPLY=($(compgen -W "--var --dry-run --resume --state-dir --plugin-dir
+                --events -q --quiet -l --log-level --help" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -f -X '!*.y*ml' -- "$cur") $(compgen -d -- "$cur"))
         fi ;;
     options) COMPREPLY=($(compgen -W "--markdown --man --plugin-dir --help" -- "$cur")) ;;
     esac
