@@ -17,6 +17,7 @@
 
 #define RUN_MAX_BACKOFF_MS (5 * 60 * 1000)
 #define RUN_MESSAGE_MAX 1024            /* bytes of output or error in an event */
+#define RUN_MAX_INTERRUPTS 3            /* a step cut short this often is rolled back */
 
 enum step_state { ST_NONE = 0, ST_STARTED, ST_OK, ST_FAILED, ST_SKIPPED };
 
@@ -29,9 +30,13 @@ struct run {
     json_t *results;                    /* step name -> {key: text} */
     enum step_state *state;             /* per step */
     unsigned *attempts;                 /* per step, attempts started */
+    unsigned *failures;                 /* per step, attempts that failed */
     unsigned char **undo;               /* per step, per rollback step: enum step_state */
     bool rolling_back, interrupted;
     size_t from;                        /* the step whose failure started the rollback */
+    bool include_from;                  /* it acted: its own rollback runs too */
+    bool acted;                         /* the last attempt reached act() */
+    bool *failed_acted;                 /* per step: its failed attempt acted */
     struct instance_host host;
     pthread_mutex_t mu;                 /* cur_results */
     json_t *cur_results;                /* of the attempt being run */
@@ -235,6 +240,7 @@ static int run_attempt(struct run *R, const struct plan_step *s, const char *whe
     int rc = PIPIT_EINVAL;
 
     diag_init(&d);
+    R->acted = false;
     pthread_mutex_lock(&R->mu);
     R->cur_results = json_object();
     pthread_mutex_unlock(&R->mu);
@@ -277,6 +283,7 @@ static int run_attempt(struct run *R, const struct plan_step *s, const char *whe
     if ((rc = instance_init(ins)) != PIPIT_OK) {
         snprintf(err, errlen, "%s: init failed: %s", s->action, pipit_strerror(rc));
     } else {
+        R->acted = true;
         rc = instance_run(ins);
         instance_handoff(ins);
         if (rc == PIPIT_OK && R->deadline_ms && mono_ms() > R->deadline_ms + 1000) {
@@ -330,25 +337,26 @@ static const char *attempt_message(json_t *results, const char *err, int rc)
  * retries, journaling each attempt. Returns ST_OK, ST_FAILED, or ST_NONE
  * when the run was cancelled or the journal failed (R->why says).
  */
-static enum step_state run_step(struct run *R, const struct plan_step *s, size_t i, int k,
-                                unsigned first_attempt)
+static enum step_state run_step(struct run *R, const struct plan_step *s, size_t i, int k)
 {
     const char *t = k >= 0 ? "undo" : "step";
     const char *ev_start = k >= 0 ? "rollback.started" : "step.started";
     const char *ev_end = k >= 0 ? "rollback.finished" : "step.finished";
     int64_t backoff = s->backoff_ms;
+    unsigned attempts = 0, failures = 0;    /* of a rollback step: this run only */
     char where[160], err[1024];
 
     if (k >= 0)
         snprintf(where, sizeof where, "steps.%s.rollback[%d]", R->p->steps[i].name, k);
     else
         snprintf(where, sizeof where, "steps.%s", s->name);
-    for (unsigned a = first_attempt; a <= s->retries + 1; a++) {
+    unsigned *started = k < 0 ? &R->attempts[i] : &attempts;
+    unsigned *failed = k < 0 ? &R->failures[i] : &failures;
+    for (;;) {
         json_t *res = NULL;
         if (cancelled(R))
             return ST_NONE;
-        if (k < 0)
-            R->attempts[i] = a;
+        unsigned a = ++*started;
         if (journal_step(R, t, i, k, a, "started", NULL, NULL) != 0)
             return ST_NONE;
         emit(R, ev_start, "started", NULL, s, i, a, -1, NULL);
@@ -371,9 +379,11 @@ static enum step_state run_step(struct run *R, const struct plan_step *s, size_t
             json_decref(res);
             return jr == 0 ? ST_OK : ST_NONE;
         }
-        bool last = a > s->retries || rc == PIPIT_EPERM || rc == PIPIT_ECONFIG;
+        bool last = ++*failed > s->retries || rc == PIPIT_EPERM || rc == PIPIT_ECONFIG;
         if (!last) {
             json_decref(res);
+            if (journal_step(R, t, i, k, a, "retry", NULL, err) != 0)
+                return ST_NONE;
             emit(R, k >= 0 ? "rollback.retry" : "step.retry", "retrying", err, s, i, a, dur,
                  code);
             if (!nap(R, backoff))
@@ -383,7 +393,9 @@ static enum step_state run_step(struct run *R, const struct plan_step *s, size_t
         }
         if (!json_object_get(res, "error"))
             json_object_set_new(res, "error", json_string(err));
-        int jr = journal_step(R, t, i, k, a, "failed", res, err);
+        if (k < 0)
+            R->failed_acted[i] = R->acted;
+        int jr = journal_step(R, t, i, k, a, R->acted ? "failed" : "refused", res, err);
         if (jr == 0) {
             set_results(R, s->name, res, "failed");
             emit(R, ev_end, "failed", err, s, i, a, dur, code);
@@ -391,7 +403,6 @@ static enum step_state run_step(struct run *R, const struct plan_step *s, size_t
         json_decref(res);
         return jr == 0 ? ST_FAILED : ST_NONE;
     }
-    return ST_FAILED;
 }
 
 /* ---- phases ------------------------------------------------------------- */
@@ -412,16 +423,16 @@ static enum plan_outcome finish(struct run *R, enum plan_outcome o)
     return o;
 }
 
-/* Roll back, newest first, every step that completed before R->from (and
- * R->from itself when it was interrupted), skipping rollback steps the
- * journal has as done. */
+/* Roll back, newest first: R->from itself when it acted (it may have done
+ * part of its work: interrupted, or failed in act()), then every step that
+ * completed before it, skipping rollback steps the journal has as done. */
 static enum plan_outcome rollback(struct run *R)
 {
     bool any = false, failed = false;
 
-    for (size_t n = R->from + (R->interrupted ? 1 : 0); n-- > 0;) {
+    for (size_t n = R->from + 1; n-- > 0;) {
         const struct plan_step *s = &R->p->steps[n];
-        if (R->state[n] != ST_OK && !(n == R->from && R->interrupted))
+        if (n == R->from ? !R->include_from : R->state[n] != ST_OK)
             continue;
         for (size_t k = 0; k < s->nrollback; k++) {
             any = true;
@@ -429,7 +440,7 @@ static enum plan_outcome rollback(struct run *R)
                 failed |= R->undo[n][k] == ST_FAILED;
                 continue;
             }
-            enum step_state st = run_step(R, &s->rollback[k], n, (int)k, 1);
+            enum step_state st = run_step(R, &s->rollback[k], n, (int)k);
             if (st == ST_NONE)
                 return cancelled(R) ? PLAN_INTERRUPTED : PLAN_ERROR;
             R->undo[n][k] = (unsigned char)st;
@@ -443,15 +454,16 @@ static enum plan_outcome rollback(struct run *R)
 }
 
 static enum plan_outcome start_rollback(struct run *R, size_t from, bool interrupted,
-                                        const char *why)
+                                        bool include, const char *why)
 {
-    json_t *l = json_pack("{s:s, s:I, s:b}", "t", "rollback", "from", (json_int_t)from,
-                          "interrupted", interrupted);
+    json_t *l = json_pack("{s:s, s:I, s:b, s:b}", "t", "rollback", "from", (json_int_t)from,
+                          "interrupted", interrupted, "include", include);
     if (journal(R, l) != 0)
         return PLAN_ERROR;
     R->rolling_back = true;
     R->from = from;
     R->interrupted = interrupted;
+    R->include_from = include;
     snprintf(R->why, sizeof R->why, "step %s %s: %s", R->p->steps[from].name,
              interrupted ? "was interrupted" : "failed", why);
     return rollback(R);
@@ -478,7 +490,7 @@ static enum plan_outcome forward(struct run *R, size_t i0)
                 emit(R, "step.finished", "failed", why, s, i, 0, -1, NULL);
                 if (s->ignore_failure)
                     continue;
-                return start_rollback(R, i, false, why);
+                return start_rollback(R, i, false, false, why);
             }
             if (w == 0) {
                 if (journal_step(R, "step", i, -1, 0, "skipped", NULL, NULL) != 0)
@@ -490,12 +502,14 @@ static enum plan_outcome forward(struct run *R, size_t i0)
                 continue;
             }
         }
-        unsigned first = R->state[i] == ST_STARTED ? R->attempts[i] + 1 : 1;
-        if (first > s->retries + 1) {
-            /* every attempt was used and the last was interrupted */
-            return start_rollback(R, i, true, "interrupted on its last attempt");
+        if (R->state[i] == ST_STARTED &&
+            R->attempts[i] - R->failures[i] >= RUN_MAX_INTERRUPTS) {
+            /* cut short again and again: maybe it is what brings the agent down */
+            char msg[96];
+            snprintf(msg, sizeof msg, "interrupted %u times", R->attempts[i] - R->failures[i]);
+            return start_rollback(R, i, true, true, msg);
         }
-        enum step_state st = run_step(R, s, i, -1, first);
+        enum step_state st = run_step(R, s, i, -1);
         if (st == ST_NONE) {
             if (cancelled(R))
                 emit(R, "plan.finished", "interrupted", R->why, NULL, 0, 0, -1, NULL);
@@ -505,7 +519,8 @@ static enum plan_outcome forward(struct run *R, size_t i0)
         if (st == ST_FAILED && !s->ignore_failure) {
             const char *e = json_string_value(json_object_get(
                 json_object_get(R->results, s->name), "error"));
-            return start_rollback(R, i, false, e ? e : "see its step.finished event");
+            return start_rollback(R, i, false, R->failed_acted[i],
+                                  e ? e : "see its step.finished event");
         }
     }
     return finish(R, PLAN_OK);
@@ -522,9 +537,11 @@ static int replay(struct run *R, json_t *lines)
         const char *state = json_string_value(json_object_get(l, "state"));
         json_int_t i = json_integer_value(json_object_get(l, "i"));
         json_int_t k = json_integer_value(json_object_get(l, "k"));
-        enum step_state st = !state ? ST_NONE : !strcmp(state, "started") ? ST_STARTED
-                           : !strcmp(state, "ok") ? ST_OK : !strcmp(state, "failed")
-                           ? ST_FAILED : !strcmp(state, "skipped") ? ST_SKIPPED : ST_NONE;
+        bool retry = state && !strcmp(state, "retry");
+        enum step_state st = !state ? ST_NONE : !strcmp(state, "started") || retry ? ST_STARTED
+                           : !strcmp(state, "ok") ? ST_OK
+                           : !strcmp(state, "failed") || !strcmp(state, "refused") ? ST_FAILED
+                           : !strcmp(state, "skipped") ? ST_SKIPPED : ST_NONE;
         if (!t)
             return -1;
         if (!strcmp(t, "step") || !strcmp(t, "undo")) {
@@ -534,17 +551,22 @@ static int replay(struct run *R, json_t *lines)
             if (!strcmp(t, "undo")) {
                 if (k < 0 || (size_t)k >= s->nrollback)
                     return -1;
-                R->undo[i][k] = (unsigned char)st;
+                if (!retry)
+                    R->undo[i][k] = (unsigned char)st;
                 if (st == ST_OK || st == ST_FAILED)
                     set_results(R, s->rollback[k].name, json_object_get(l, "results"),
                                 state);
                 continue;
             }
             R->state[i] = st;
-            if (st == ST_STARTED)
+            if (retry)
+                R->failures[i]++;
+            else if (st == ST_STARTED)
                 R->attempts[i] = (unsigned)json_integer_value(json_object_get(l, "attempt"));
             else
                 set_results(R, s->name, json_object_get(l, "results"), state);
+            if (st == ST_FAILED)
+                R->failed_acted[i] = strcmp(state, "refused") != 0;
         } else if (!strcmp(t, "rollback")) {
             i = json_integer_value(json_object_get(l, "from"));
             if (i < 0 || (size_t)i >= R->p->nsteps)
@@ -552,6 +574,7 @@ static int replay(struct run *R, json_t *lines)
             R->rolling_back = true;
             R->from = (size_t)i;
             R->interrupted = json_is_true(json_object_get(l, "interrupted"));
+            R->include_from = json_is_true(json_object_get(l, "include"));
         } else if (!strcmp(t, "end")) {
             return 1;
         } else {
@@ -587,9 +610,10 @@ static enum plan_outcome resume(struct run *R, json_t *lines)
     for (size_t i = 0; i < R->p->nsteps; i++) {
         const struct plan_step *s = &R->p->steps[i];
         if (R->state[i] == ST_STARTED && s->on_interrupt == PLAN_ROLLBACK)
-            return start_rollback(R, i, true, "on_interrupt: rollback");
+            return start_rollback(R, i, true, true, "on_interrupt: rollback");
         if (R->state[i] == ST_FAILED && !s->ignore_failure)
-            return start_rollback(R, i, false, "it failed before the interruption");
+            return start_rollback(R, i, false, R->failed_acted[i],
+                                  "it failed before the interruption");
         if (R->state[i] == ST_STARTED || R->state[i] == ST_NONE)
             return forward(R, i);
     }
@@ -619,6 +643,8 @@ static void run_free(struct run *R)
     free(R->undo);
     free(R->state);
     free(R->attempts);
+    free(R->failures);
+    free(R->failed_acted);
     json_decref(R->results);
     if (R->j.fd >= 0)
         journal_close(&R->j, NULL);
@@ -635,8 +661,10 @@ static int run_init(struct run *R, const struct plan_runner *r, const struct pla
     R->results = json_object();
     R->state = calloc(p->nsteps, sizeof *R->state);
     R->attempts = calloc(p->nsteps, sizeof *R->attempts);
+    R->failures = calloc(p->nsteps, sizeof *R->failures);
+    R->failed_acted = calloc(p->nsteps, sizeof *R->failed_acted);
     R->undo = calloc(p->nsteps, sizeof *R->undo);
-    if (!R->results || !R->state || !R->attempts || !R->undo)
+    if (!R->results || !R->state || !R->attempts || !R->failures || !R->failed_acted || !R->undo)
         return -1;
     for (size_t i = 0; i < p->nsteps; i++)
         if (!(R->undo[i] = calloc(p->steps[i].nrollback + 1, 1)))
