@@ -8,5 +8,6 @@ int cmd_check(int argc, char **argv);
 int cmd_plugin_test(int argc, char **argv);
 int cmd_decode(int argc, char **argv);
 int cmd_options(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ static const struct {
       "run one plugin alone and print what it emits (pipit plugin-test PLUGIN.so [key=value...])" },
     { "decode", cmd_decode, "print the records of wire batches as JSON lines (pipit decode [FILE...])" },
     { "options", cmd_options, "list every configuration key (pipit options [--markdown])" },
+    { "keygen", cmd_keygen, "make a key pair that signs deployment commands (pipit keygen [--out PREFIX])" },
 };
 
 static void usage(FILE *f)
