@@ -9,5 +9,6 @@ int cmd_plugin_test(int argc, char **argv);
 int cmd_decode(int argc, char **argv);
 int cmd_options(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 
 #endif

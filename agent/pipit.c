@@ -14,6 +14,7 @@ static const struct {
     { "decode", cmd_decode, "print the records of wire batches as JSON lines (pipit decode [FILE...])" },
     { "run", cmd_run, "run a deployment plan on this host (pipit run PLAN.yaml [--var k=v])" },
     { "options", cmd_options, "list every configuration key (pipit options [--markdown])" },
+    { "keygen", cmd_keygen, "make a key pair that signs deployment commands (pipit keygen [--out PREFIX])" },
 };
 
 static void usage(FILE *f)

@@ -15,7 +15,7 @@ _pipit() {
     prev=${COMP_WORDS[COMP_CWORD-1]}
     COMPREPLY=()
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "check plugin-test decode run options version help --version --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "check plugin-test decode run options keygen version help --version --help" -- "$cur"))
         return
     fi
     cmd=${COMP_WORDS[1]}
@@ -23,7 +23,7 @@ _pipit() {
     -c|--config) COMPREPLY=($(compgen -f -X '!*.y*ml' -- "$cur") $(compgen -d -- "$cur")); return ;;
     --plugin-dir|--state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --events) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    -k|--key-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    -k|--key-file|-o|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     -l|--log-level) COMPREPLY=($(compgen -W "error warn info debug trace" -- "$cur")); return ;;
     -n|--runs|-i|--interval|-t|--timeout|-m|--max-bytes|--var) return ;;
     esac
@@ -51,6 +51,7 @@ _pipit() {
             COMPREPLY=($(compgen -f -X '!*.y*ml' -- "$cur") $(compgen -d -- "$cur"))
         fi ;;
     options) COMPREPLY=($(compgen -W "--markdown --man --plugin-dir --help" -- "$cur")) ;;
+    keygen) COMPREPLY=($(compgen -W "-o --out --help" -- "$cur")) ;;
     esac
 }
 
