@@ -1,4 +1,4 @@
-/* http_server.c: /metrics, /healthz and /readyz served by libmicrohttpd from its own thread. */
+/* http_server.c: /metrics, /healthz, /readyz, the /v1 query API and the status page, served by libmicrohttpd's threads. */
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,9 +14,13 @@
 #include "errors.h"
 #include "http_server.h"
 #include "log.h"
+#include "query_params.h"
+#include "status_page.h"
+#include "store_query.h"
 
 #define HTTP_MAX_URL      1024          /* longer request targets: 414 */
 #define HTTP_MAX_FILE     (1u << 20)    /* certificate, key and token files */
+#define HTTP_MAX_ARGS     32            /* query parameters of one request */
 
 const unsigned http_server_status_codes[HTTP_ST_MAX] = {
 #define HTTP_SERVER_CODE(code) code,
@@ -46,6 +50,8 @@ struct http_server {
     struct buf cert, key;               /* PEM, kept while the daemon runs */
     pthread_mutex_t mu;
     struct http_snapshot snap;          /* under mu */
+    char *query_db;                     /* NULL: /v1 and / are off */
+    int64_t query_timeout_ms;
     atomic_uint_least64_t counts[HTTP_ST_MAX];
 };
 
@@ -105,9 +111,90 @@ static enum MHD_Result reply(struct http_server *s, struct MHD_Connection *c,
 static enum MHD_Result reply_error(struct http_server *s, struct MHD_Connection *c,
                                    unsigned code, const char *what)
 {
-    char body[128];
+    char body[256];
     int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", what);
     return reply(s, c, code, "application/json", body, (size_t)n);
+}
+
+/* An error whose text may hold request input: escaped as a JSON string. */
+static enum MHD_Result reply_error_json(struct http_server *s, struct MHD_Connection *c,
+                                        unsigned code, const char *what)
+{
+    struct buf b = BUF_INIT;
+    enum MHD_Result ret;
+
+    if (buf_puts(&b, "{\"error\":") != 0 || buf_json_str(&b, what, strlen(what)) != 0 ||
+        buf_puts(&b, "}\n") != 0) {
+        buf_free(&b);
+        return reply_error(s, c, 500, "out of memory");
+    }
+    ret = reply(s, c, code, "application/json", b.data, b.len);
+    buf_free(&b);
+    return ret;
+}
+
+struct http_args {                      /* the request's arguments, borrowed from MHD */
+    struct query_arg a[HTTP_MAX_ARGS];
+    size_t n;
+    bool overflow;
+};
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct http_args *args = cls;
+    (void)kind;
+    if (args->n == HTTP_MAX_ARGS) {
+        args->overflow = true;
+        return MHD_NO;
+    }
+    args->a[args->n++] = (struct query_arg){ key ? key : "", value };
+    return MHD_YES;
+}
+
+static int64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * /v1/...: validate the arguments (400 naming the parameter), then run the
+ * query on this server thread with a read-only connection of its own; the
+ * loop is never involved.
+ */
+static enum MHD_Result serve_query(struct http_server *s, struct MHD_Connection *c,
+                                   enum query_endpoint ep)
+{
+    struct http_args args = { .n = 0 };
+    struct query_request *r = malloc(sizeof *r);
+    struct buf body = BUF_INIT;
+    char why[512];
+    enum MHD_Result ret;
+
+    if (!r)
+        return reply_error(s, c, 500, "out of memory");
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
+    if (args.overflow) {
+        snprintf(why, sizeof why, "more than %d parameters", HTTP_MAX_ARGS);
+        ret = reply_error_json(s, c, 400, why);
+    } else if (query_params_parse(ep, args.a, args.n, wall_ns(), r, why, sizeof why)
+               != PIPIT_OK) {
+        ret = reply_error_json(s, c, 400, why);
+    } else {
+        unsigned code = store_query_run(s->query_db, r, wall_ns(), s->query_timeout_ms,
+                                        &body, why, sizeof why);
+        if (code == 200)
+            ret = reply(s, c, 200, "application/json", body.data ? body.data : "", body.len);
+        else {
+            log_warn("http", "query answered %u: %s", code, why);
+            ret = reply_error_json(s, c, code, why);
+        }
+    }
+    buf_free(&body);
+    free(r);
+    return ret;
 }
 
 static enum MHD_Result serve_healthz(struct http_server *s, struct MHD_Connection *c)
@@ -175,7 +262,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return reply_error(s, c, 414, "request target too long");
     if (has_body(c))
         return reply_error(s, c, 413, "request bodies are not accepted");
-    if (s->auth && !token_ok(s, c))
+    /* the status page holds no data; the page sends the token to /v1 itself */
+    bool page = s->query_db && strcmp(url, "/") == 0;
+    if (s->auth && !page && !token_ok(s, c))
         return reply_error(s, c, 401, "a valid bearer token is required");
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return reply_error(s, c, 405, "only GET and HEAD are allowed");
@@ -185,6 +274,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return serve_snapshot(s, c, false);
     if (strcmp(url, "/healthz") == 0)
         return serve_healthz(s, c);
+    int ep = query_endpoint_parse(url);
+    if (s->query_db && ep >= 0)
+        return serve_query(s, c, (enum query_endpoint)ep);
+    if (s->query_db && strcmp(url, "/") == 0)
+        return reply(s, c, 200, "text/html; charset=utf-8", status_page_html,
+                     status_page_html_len);
+    if (ep >= 0 || strcmp(url, "/") == 0)
+        return reply_error(s, c, 404, "the query API is off (set http.query_store)");
+    if (s->query_db)
+        return reply_error(s, c, 404, "not found (try /, /v1/agents, /v1/query, /v1/logs, "
+                           "/v1/costs, /v1/deployments, /v1/throughput, /metrics, /healthz "
+                           "or /readyz)");
     return reply_error(s, c, 404, "not found (try /metrics, /healthz or /readyz)");
 }
 
@@ -264,6 +365,11 @@ struct http_server *http_server_start(const struct http_server_config *c,
     }
     if (c->token_file && load_token(s, c->token_file, err, errlen) != PIPIT_OK)
         goto fail;
+    if (c->query_db && !(s->query_db = strdup(c->query_db))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    s->query_timeout_ms = c->query_timeout_ms > 0 ? c->query_timeout_ms : 5000;
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     if (addr.ss.ss_family == AF_INET6)
@@ -276,6 +382,8 @@ struct http_server *http_server_start(const struct http_server_config *c,
     HTTP_OPT(MHD_OPTION_CONNECTION_LIMIT, c->max_connections, NULL);
     HTTP_OPT(MHD_OPTION_CONNECTION_TIMEOUT, c->timeout_s, NULL);
     HTTP_OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, c->max_request_bytes, NULL);
+    if (s->query_db && c->query_threads > 1)  /* a slow query holds one thread only */
+        HTTP_OPT(MHD_OPTION_THREAD_POOL_SIZE, c->query_threads, NULL);
     if (c->tls_cert) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
             snprintf(err, errlen, "http.tls_cert: this libmicrohttpd has no TLS support");
@@ -303,6 +411,7 @@ struct http_server *http_server_start(const struct http_server_config *c,
     return s;
 fail:
     free_tls(s);
+    free(s->query_db);
     pthread_mutex_destroy(&s->mu);
     free(s);
     return NULL;
@@ -347,6 +456,7 @@ void http_server_stop(struct http_server *s)
     free_tls(s);
     free(s->snap.metrics);
     free(s->snap.ready);
+    free(s->query_db);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -1,4 +1,4 @@
-/* http_server.h: the daemon's HTTP endpoints (/metrics, /healthz, /readyz) on libmicrohttpd. */
+/* http_server.h: the daemon's HTTP endpoints (/metrics, /healthz, /readyz, the /v1 query API, /) on libmicrohttpd. */
 #ifndef PIPIT_HTTP_SERVER_H
 #define PIPIT_HTTP_SERVER_H
 
@@ -16,11 +16,14 @@ struct http_server_config {
     unsigned timeout_s;                 /* idle connection timeout */
     size_t max_request_bytes;           /* request line and headers */
     int64_t stall_timeout_ns;           /* /healthz: heartbeat older is a stall */
+    const char *query_db;               /* SQLite store of /v1 and /; NULL: off */
+    int64_t query_timeout_ms;           /* bound on one query */
+    unsigned query_threads;             /* server threads when query_db is set */
 };
 
 /* The statuses the server answers with, counted for /metrics. */
 #define HTTP_SERVER_STATUSES(X) \
-    X(200) X(401) X(404) X(405) X(413) X(414) X(503)
+    X(200) X(400) X(401) X(404) X(405) X(413) X(414) X(500) X(503)
 enum {
 #define HTTP_SERVER_ST(code) HTTP_ST_##code,
     HTTP_SERVER_STATUSES(HTTP_SERVER_ST)

@@ -950,8 +950,7 @@ static bool is_host_key(const char *const *host_keys, const char *key)
     return false;
 }
 
-static const struct pipit_option *find_option(const struct pipit_option *opts,
-                                              const char *key)
+const struct pipit_option *opt_find(const struct pipit_option *opts, const char *key)
 {
     for (const struct pipit_option *o = opts; o && o->name; o++)
         if (strcmp(o->name, key) == 0)
@@ -1007,7 +1006,7 @@ int opt_apply(const struct pipit_option *opts, const struct cfg_node *map,
                 opt_error(&r, n->line, "?", "map entry without a key");
                 continue;
             }
-            if (!find_option(opts, n->key) && !is_host_key(host_keys, n->key))
+            if (!opt_find(opts, n->key) && !is_host_key(host_keys, n->key))
                 unknown_key(&r, opts, host_keys, n);
         }
     }

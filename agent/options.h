@@ -43,4 +43,7 @@ int opt_parse_bool(const char *s, bool *v);
 /* Name of an option type for messages and docs: "bool", "duration"... */
 const char *opt_type_name(int type);
 
+/* The option of the table opts (may be NULL) named key, or NULL. */
+const struct pipit_option *opt_find(const struct pipit_option *opts, const char *key);
+
 #endif

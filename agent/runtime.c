@@ -485,6 +485,9 @@ static int open_http(struct runtime *rt, const struct agent_conf *c)
         .timeout_s = (unsigned)((hs->timeout_ms + 999) / 1000),
         .max_request_bytes = (size_t)hs->max_request_bytes,
         .stall_timeout_ns = hs->stall_timeout_ms * 1000000,
+        .query_db = hs->query_db,
+        .query_timeout_ms = hs->query_timeout_ms,
+        .query_threads = (unsigned)hs->query_threads,
     };
 
     if (!hs->enabled)
@@ -503,6 +506,9 @@ static int open_http(struct runtime *rt, const struct agent_conf *c)
     log_info("runtime", "serving /metrics, /healthz and /readyz on %s://%s:%u (%s)",
              hs->tls_cert ? "https" : "http", host, http_server_port(rt->http),
              hs->token_file ? "bearer token required" : "no authentication");
+    if (hs->query_db)
+        log_info("runtime", "serving the query API (/v1/...) and the status page (/) "
+                 "from %s", hs->query_db);
     struct http_server_addr addr;
     if (http_parse_listen(hs->listen, &addr, err, sizeof err) == PIPIT_OK &&
         !http_addr_is_loopback(&addr) && (!hs->token_file || !hs->tls_cert))

@@ -122,6 +122,14 @@ const struct pipit_option settings_http_options[] = {
     PIPIT_OPT_DURATION("stall_timeout", "10s", 2000, 3600000, struct http_settings,
                        stall_timeout_ms, "/healthz fails when the event loop has not "
                        "run for this long"),
+    PIPIT_OPT_STRING("query_store", NULL, struct http_settings, query_store,
+                     "Name of the sqlite output whose store the JSON query API (/v1/...) "
+                     "and the status page (/) read; unset: both off"),
+    PIPIT_OPT_DURATION("query_timeout", "5s", 100, 60000, struct http_settings,
+                       query_timeout_ms, "A query running longer is stopped and answered "
+                       "503"),
+    PIPIT_OPT_INT("query_threads", "4", 1, 64, struct http_settings, query_threads,
+                  "Server threads when query_store is set (a slow query holds one)"),
     PIPIT_OPT_END
 };
 
@@ -178,15 +186,6 @@ static const char **option_names(const struct pipit_option *opts)
     for (size_t i = 0; names && i < n; i++)
         names[i] = opts[i].name;
     return names;
-}
-
-/* True when the option table declares name. */
-static bool option_declared(const struct pipit_option *opts, const char *name)
-{
-    for (const struct pipit_option *o = opts; o && o->name; o++)
-        if (strcmp(o->name, name) == 0)
-            return true;
-    return false;
 }
 
 /*
@@ -261,7 +260,7 @@ static void load_instance(struct agent_conf *c, struct conf_instance *ci,
     ci->interval_ms = keys.interval_ms;
     const struct cfg_node *inode = cfg_get(node, "interval");
     if (role == PIPIT_COLLECTOR && lp && !lp->desc.collect && inode &&
-        !option_declared(lp->desc.options, "interval")) {
+        !opt_find(lp->desc.options, "interval")) {
         /* The host schedules collect(); an input driven by its own events
          * would silently ignore the key. */
         char key[64];
@@ -400,6 +399,41 @@ static void check_http(struct agent_conf *c, const struct cfg_node *root, struct
     check_http_file(c, root, "token_file", c->http.token_file, d);
 }
 
+/*
+ * http.query_store names an output instance; it must be a sqlite output
+ * with a path, which becomes http.query_db (borrowed from the document).
+ */
+static void check_query_store(struct agent_conf *c, const struct cfg_node *root,
+                              struct diag *d)
+{
+    const char *name = c->http.query_store;
+    int line = section_line(root, "http", "query_store");
+
+    if (!name)
+        return;
+    for (size_t i = 0; i < c->noutputs; i++) {
+        const struct conf_instance *ci = &c->outputs[i];
+        if (!ci->name || strcmp(ci->name, name) != 0)
+            continue;
+        const char *plugin = ci->lp ? ci->lp->desc.name : ci->plugin;
+        if (!plugin || strcmp(plugin, "sqlite") != 0) {
+            diag_add(d, c->file, line, "http.query_store", "output \"%s\" is a %s output; "
+                     "the query API reads sqlite stores only", name, plugin ? plugin : "?");
+            return;
+        }
+        const struct cfg_node *p = ci->node ? cfg_get(ci->node, "path") : NULL;
+        if (!p || p->type != CFG_SCALAR || !p->value || !*p->value) {
+            diag_add(d, c->file, line, "http.query_store", "output \"%s\" has no path",
+                     name);
+            return;
+        }
+        c->http.query_db = p->value;
+        return;
+    }
+    diag_add(d, c->file, line, "http.query_store", "no output is named \"%s\" (an "
+             "output's name defaults to its plugin: sqlite)", name);
+}
+
 struct agent_conf *settings_load(const char *path, const char *plugin_dir,
                                  struct diag *d)
 {
@@ -491,6 +525,8 @@ struct agent_conf *settings_load(const char *path, const char *plugin_dir,
         const char *pdir = plugin_dir ? plugin_dir : c->agent.plugin_dir;
         load_list(c, "outputs", PIPIT_OUTPUT, pdir, d);
         load_list(c, "inputs", PIPIT_COLLECTOR, pdir, d);
+        if (c->stores[5])
+            check_query_store(c, root, d);
     }
     if (d->count + d->dropped > errors)
         goto fail;

@@ -60,6 +60,10 @@ struct http_settings {                  /* the `http:` section */
     int64_t max_request_bytes;          /* request line and headers */
     int64_t ready_grace_ms;             /* an output failing longer: not ready */
     int64_t stall_timeout_ms;           /* loop silent longer: not healthy */
+    const char *query_store;            /* output instance serving /v1; NULL: off */
+    int64_t query_timeout_ms;           /* bound on one query */
+    int64_t query_threads;              /* server threads with the query API */
+    const char *query_db;               /* resolved: that output's SQLite path */
 };
 
 struct conf_instance {                  /* one entry of inputs: or outputs: */

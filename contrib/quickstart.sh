@@ -54,9 +54,18 @@ build/agent/pipitd -c "$run/agent.yaml" --plugin-dir build/plugins/lib 2>"$run/a
 agent=$!
 pids="$pids $agent"
 echo "quickstart: agent and aggregator running for ${secs}s (logs in $run)"
+echo "quickstart: the aggregator's status page is http://127.0.0.1:9790/ meanwhile"
 sleep "$secs"
 kill -TERM "$agent"; wait "$agent" || true
 sleep 2                                 # the aggregator's last batch reaches the store
+if command -v curl >/dev/null 2>&1; then
+    echo
+    echo "== the aggregator's query API: GET /v1/agents (docs/query-api.md)"
+    curl -s --max-time 5 http://127.0.0.1:9790/v1/agents |
+        jq -r '.agents[] | select(.records > 0) |
+               "\(.host)  health=\(.health)  records=\(.records)  gaps=\(.sequence_gaps)"' ||
+        echo "(the aggregator's HTTP endpoint did not answer)"
+fi
 kill -TERM "$agg"; wait "$agg" || true
 
 db=$run/pipit.db

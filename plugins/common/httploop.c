@@ -232,17 +232,17 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-/* CURLOPT_WRITEFUNCTION: keep the body up to its cap; past it, end the
- * transfer (curl reports CURLE_WRITE_ERROR) rather than cut it silently. */
+/* CURLOPT_WRITEFUNCTION: keep the body up to its cap; past it, keep the
+ * part that fits and end the transfer (curl reports CURLE_WRITE_ERROR, the
+ * result says too_large) rather than cut it silently. */
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct httploop_xfer *x = userp;
-    size_t n = size * nmemb;
+    size_t n = size * nmemb, room = x->max - x->len;
+    bool over = n > room;
 
-    if (n > x->max - x->len) {
-        x->too_large = true;
-        return 0;
-    }
+    if (over)
+        n = room;
     if (x->len + n + 1 > x->cap) {
         size_t cap = x->cap ? x->cap : 16384;
         while (cap < x->len + n + 1)
@@ -258,7 +258,31 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     memcpy(x->body + x->len, data, n);
     x->len += n;
     x->body[x->len] = '\0';
+    if (over) {
+        x->too_large = true;
+        return 0;
+    }
     return n;
+}
+
+CURLcode httploop_set_tls(CURL *easy, const char *ca_file, const char *cert_file,
+                          const char *key_file, bool insecure)
+{
+    CURLcode c = CURLE_OK;
+
+    if (ca_file)
+        c = curl_easy_setopt(easy, CURLOPT_CAINFO, ca_file);
+    if (c == CURLE_OK && cert_file) {
+        c = curl_easy_setopt(easy, CURLOPT_SSLCERT, cert_file);
+        if (c == CURLE_OK)
+            c = curl_easy_setopt(easy, CURLOPT_SSLKEY, key_file);
+    }
+    if (c == CURLE_OK && insecure) {
+        c = curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+        if (c == CURLE_OK)
+            c = curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    return c;
 }
 
 static CURLcode global_rc;

@@ -70,6 +70,13 @@ HTTPLOOP_HIDDEN int httploop_start(struct httploop *hl, CURL *easy,
                                    size_t max_body, httploop_done_fn done,
                                    void *arg);
 
+/* Set the TLS options the HTTP plugins share on easy: the CA file, the
+ * client certificate and its key, and skipping verification; NULL and false
+ * keep libcurl's defaults. Returns CURLE_OK or libcurl's refusal. */
+HTTPLOOP_HIDDEN CURLcode httploop_set_tls(CURL *easy, const char *ca_file,
+                                          const char *cert_file, const char *key_file,
+                                          bool insecure);
+
 /* Transfers started and not ended yet. */
 HTTPLOOP_HIDDEN unsigned httploop_running(const struct httploop *hl);
 

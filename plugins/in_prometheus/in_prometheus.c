@@ -375,16 +375,9 @@ static int prom_easy_setup(struct prom_ctx *ctx, struct prom_target *t)
     PROM_SET(CURLOPT_ACCEPT_ENCODING, "");
     if (ctx->token_file)
         PROM_SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
-    if (ctx->tls_ca_file)
-        PROM_SET(CURLOPT_CAINFO, ctx->tls_ca_file);
-    if (ctx->tls_cert_file) {
-        PROM_SET(CURLOPT_SSLCERT, ctx->tls_cert_file);
-        PROM_SET(CURLOPT_SSLKEY, ctx->tls_key_file);
-    }
-    if (ctx->tls_insecure) {
-        PROM_SET(CURLOPT_SSL_VERIFYPEER, 0L);
-        PROM_SET(CURLOPT_SSL_VERIFYHOST, 0L);
-    }
+    if (c == CURLE_OK)
+        c = httploop_set_tls(e, ctx->tls_ca_file, ctx->tls_cert_file, ctx->tls_key_file,
+                             ctx->tls_insecure);
 #undef PROM_SET
     if (c != CURLE_OK) {
         api->log(ctx->ins, PIPIT_LOG_ERROR, "target %s: libcurl refused an option: %s",

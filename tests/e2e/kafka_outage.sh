@@ -63,9 +63,15 @@ ok $? "batches timed out in librdkafka were handed back and retried, and it was 
 [ -n "$batches" ] && [ "$(log_value failed_batches "output totals")" = 0 ] && log_has "lost=0" &&
     [ "$records" = "$emitted" ]
 ok $? "every record emitted was delivered ($emitted), none failed or lost" || show_log
-n=$(count_messages pipit.metrics)
-[ "$n" -eq "$batches" ]
-ok $? "pipit.metrics holds each delivered batch exactly once ($n = $batches)"
+# At least once: a batch whose delivery report timed out may have reached
+# the broker before it went down; the host sends it again under the same
+# sequence number, and the aggregator drops the copy (docs/spool.md).
+topic_seqs pipit.metrics >"$T/seqs"
+n=$(wc -l <"$T/seqs")
+distinct=$(sort -u "$T/seqs" | wc -l)
+diag "pipit.metrics: $n messages, $distinct distinct sequence numbers"
+[ "$distinct" -eq "$batches" ] && [ "$n" -ge "$batches" ] && [ "$((n - batches))" -le "$retries" ]
+ok $? "pipit.metrics holds every delivered batch, copies only of retried ones ($distinct distinct of $n, $batches delivered, $retries retries)"
 if grep -qa __asan_init "$PIPITD"; then
     skip "memory bound: AddressSanitizer build (shadow memory), VmHWM $hwm kB"
 else

@@ -29,6 +29,8 @@
  *   delay_ms=N   wait N ms before answering (each connection has a thread)
  *   body=TEXT    answer with TEXT instead of a file
  *   type=MIME    Content-Type (default text/plain; version=0.0.4)
+ *   echo_header=NAME  answer with the value of request header NAME as body
+ *                ("(none)" when the request has no such header)
  * With --token, a request without "Authorization: Bearer TOKEN" gets 401.
  * Each request is appended to the log as one line:
  *   METHOD PATH status=N auth=yes|no
@@ -198,6 +200,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!authorized(c)) {
         log_request(method, url, MHD_HTTP_UNAUTHORIZED, auth_present);
         return reply(c, MHD_HTTP_UNAUTHORIZED, "unauthorized\n", 13, true, "text/plain");
+    }
+    if ((q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "echo_header"))) {
+        const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, q);
+        unsigned s = status ? status : MHD_HTTP_OK;
+        log_request(method, url, s, auth_present);
+        if (!v)
+            v = "(none)";
+        return reply(c, s, v, strlen(v), true, type);
     }
     if ((q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "body"))) {
         unsigned s = status ? status : MHD_HTTP_OK;

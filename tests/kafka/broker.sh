@@ -53,6 +53,13 @@ consume() {
 # count_messages TOPIC: number of messages in TOPIC.
 count_messages() { consume "$1" '%o\n' | wc -l; }
 
+# topic_seqs TOPIC: the batch sequence number of each message of TOPIC,
+# one per line in topic order (the values decoded by pipit decode).
+topic_seqs() {
+    consume "$1" '%s' | "$PIPIT" decode --header-only 2>>"$T/decode.err" |
+        sed -n 's/^{"batch":{.*"seq":\([0-9]*\),.*/\1/p'
+}
+
 # log_value KEY LINE-PATTERN: the number after KEY= on the log line matching
 # LINE-PATTERN (e.g. log_value batches "output totals").
 log_value() {

@@ -85,9 +85,30 @@ static inline bool tp_check_cost(json_t *r)
     return true;
 }
 
+/* Check one event record: a lowercase dotted name, a status and string
+ * labels. */
+static inline bool tp_check_event(json_t *r)
+{
+    const char *name = json_string_value(json_object_get(r, "name"));
+    json_t *labels = json_object_get(r, "labels"), *lv;
+    const char *k, *p;
+
+    if (!name || !*name || !json_is_string(json_object_get(r, "status")))
+        return false;
+    for (p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.'))
+            return false;
+    if (labels && !json_is_object(labels))
+        return false;
+    json_object_foreach(labels, k, lv)
+        if (!json_is_string(lv))
+            return false;
+    return true;
+}
+
 /* Check one record: a metric with a lowercase dotted name, a known type, a
- * finite value and string labels, or a cost (tp_check_cost). Returns true
- * when it is well-formed. */
+ * finite value and string labels, a cost (tp_check_cost) or an event
+ * (tp_check_event). Returns true when it is well-formed. */
 static inline bool tp_check(json_t *r)
 {
     static regex_t re;
@@ -106,6 +127,11 @@ static inline bool tp_check(json_t *r)
     }
     if (kind && strcmp(kind, "cost") == 0)
         return tp_check_cost(r);
+    if (kind && strcmp(kind, "event") == 0)
+        return tp_check_event(r);
+    if (kind && strcmp(kind, "log") == 0)  /* a message, a level, string labels */
+        return json_is_string(json_object_get(r, "message")) &&
+               json_is_string(json_object_get(r, "level")) && json_is_object(labels);
     if (!kind || strcmp(kind, "metric") || !name || regexec(&re, name, 0, NULL, 0))
         return false;
     if (!type || (strcmp(type, "gauge") && strcmp(type, "counter")))
