@@ -4,20 +4,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Make room for n bytes of field text and one more field pointer. */
-static int csv_reserve(struct csv_row *row, size_t n)
+/* Make room for n bytes of field text. */
+static int csv_reserve_buf(struct csv_row *row, size_t n)
 {
-    if (n > row->cap_buf) {
-        size_t cap = row->cap_buf ? row->cap_buf : 256;
-        while (cap < n)
-            cap *= 2;
-        char *b = realloc(row->buf, cap);
-        if (!b)
-            return CSV_ENOMEM;
-        row->buf = b;
-        row->cap_buf = cap;
-    }
-    if (row->nfields + 1 > row->cap_fields) {
+    if (n <= row->cap_buf)
+        return 0;
+    size_t cap = row->cap_buf ? row->cap_buf : 256;
+    while (cap < n)
+        cap *= 2;
+    char *b = realloc(row->buf, cap);
+    if (!b)
+        return CSV_ENOMEM;
+    row->buf = b;
+    row->cap_buf = cap;
+    return 0;
+}
+
+/* Start a field at offset o of buf. */
+static int csv_add_field(struct csv_row *row, size_t o)
+{
+    if (row->nfields == row->cap_fields) {
         size_t cap = row->cap_fields ? row->cap_fields * 2 : 16;
         char **f = realloc(row->fields, cap * sizeof *f);
         if (!f)
@@ -25,98 +31,92 @@ static int csv_reserve(struct csv_row *row, size_t n)
         row->fields = f;
         row->cap_fields = cap;
     }
+    row->fields[row->nfields++] = row->buf + o;
     return 0;
 }
 
-/*
- * Find where the row starting at data ends (the index just past its newline,
- * or len when final and no newline is left) without copying; 0 when the row
- * is not complete yet. *toolong is set when the row passes max_row first.
- */
-static size_t csv_row_end(const char *data, size_t len, int final,
-                          size_t max_row, int *toolong)
+/* Skip to just past the next '\n' from data (quotes ignored): *used, and
+ * whether it was found. */
+static int csv_skip_line(const char *data, size_t len, size_t *used)
 {
-    int quoted = 0;
+    const char *nl = memchr(data, '\n', len);
 
-    *toolong = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (max_row && i >= max_row) {
-            *toolong = 1;
-            /* skip to the next newline outside quotes, or give up here */
-            for (; i < len; i++) {
-                if (data[i] == '"')
-                    quoted = !quoted;
-                else if (data[i] == '\n' && !quoted)
-                    return i + 1;
-            }
-            return final ? len : 0;
-        }
-        if (data[i] == '"')
-            quoted = !quoted;
-        else if (data[i] == '\n' && !quoted)
-            return i + 1;
-    }
-    return final ? len : 0;
+    *used = nl ? (size_t)(nl - data) + 1 : len;
+    return nl != NULL;
 }
 
-int csv_next_row(const char *data, size_t len, int final, size_t max_row,
+int csv_next_row(const char *data, size_t len, int final, size_t max_row, char delim,
                  struct csv_row *row, size_t *used)
 {
-    int toolong;
-    size_t end = csv_row_end(data, len, final, max_row, &toolong);
-    size_t stop, o = 0, start;
-    int quoted = 0, closed = 0;
+    enum { START, PLAIN, QUOTED, QUOTE, CLOSED } st = START;
+    size_t o = 0, i, cap = max_row && max_row < len ? max_row : len;
+    int bad = 0;
 
     row->nfields = 0;
     *used = 0;
-    if (end == 0)
-        return CSV_NEED_MORE;           /* the caller caps what it buffers */
-    *used = end;
-    if (toolong)
-        return CSV_ETOOLONG;
-    stop = end;
-    if (stop > 0 && data[stop - 1] == '\n')
-        stop--;
-    if (stop > 0 && data[stop - 1] == '\r')
-        stop--;
-    /* the text is at most the input, plus one NUL per field */
-    if (csv_reserve(row, 2 * stop + 2) < 0)
+    if (row->skipping) {
+        if (csv_skip_line(data, len, used) || final)
+            row->skipping = 0;
+        return *used ? CSV_SKIP : CSV_NEED_MORE;
+    }
+    if (len == 0)
+        return CSV_NEED_MORE;
+    /* Field text never outgrows the input: a quote or delimiter read is at
+     * most one byte written (the NUL that ends a field). */
+    if (csv_reserve_buf(row, cap + 1) < 0 || csv_add_field(row, 0) < 0)
         return CSV_ENOMEM;
-    start = 0;
-    row->fields[row->nfields++] = row->buf;
-    for (size_t i = 0; i < stop; i++) {
+    for (i = 0; i < len; i++) {
         char c = data[i];
-        if (quoted) {
-            if (c == '"') {
-                if (i + 1 < stop && data[i + 1] == '"') {
-                    row->buf[o++] = '"';
-                    i++;
-                } else {
-                    quoted = 0;
-                    closed = 1;
-                }
-            } else {
+
+        if (max_row && i >= max_row) {
+            if (!csv_skip_line(data + i, len - i, used) && !final)
+                row->skipping = 1;
+            *used += i;
+            row->nfields = 0;
+            return CSV_ETOOLONG;
+        }
+        if (st == QUOTED) {
+            if (c == '"')
+                st = QUOTE;
+            else
                 row->buf[o++] = c;
+            continue;
+        }
+        if (st == QUOTE) {
+            if (c == '"') {             /* a doubled quote is one quote */
+                row->buf[o++] = '"';
+                st = QUOTED;
+                continue;
             }
-        } else if (c == ',') {
+            st = CLOSED;                /* and c is read after the field */
+        }
+        if (c == '\n' || (c == '\r' && i + 1 < len && data[i + 1] == '\n') ||
+            (c == '\r' && i + 1 == len && final)) {
+            *used = i + 1 + (c == '\r' && i + 1 < len);
+            row->buf[o] = '\0';
+            return bad ? CSV_EQUOTE : CSV_ROW;
+        }
+        if (c == '\r' && i + 1 == len)
+            return CSV_NEED_MORE;       /* CRLF or a lone CR: next byte says */
+        if (c == delim) {
             row->buf[o++] = '\0';
-            if (csv_reserve(row, 0) < 0)
+            if (csv_add_field(row, o) < 0)
                 return CSV_ENOMEM;
-            row->fields[row->nfields++] = row->buf + o;
-            start = o;
-            closed = 0;
-        } else if (c == '"' && o == start && !closed) {
-            quoted = 1;
-        } else if (closed) {
-            return CSV_EQUOTE;
+            st = START;
+        } else if (st == START && c == '"') {
+            st = QUOTED;
+        } else if (st == CLOSED) {
+            bad = 1;                    /* "a"b: read on to the row's end */
         } else {
             row->buf[o++] = c;
+            st = PLAIN;
         }
     }
-    if (quoted)
-        return CSV_EQUOTE;              /* the file ended inside quotes */
+    if (!final)
+        return CSV_NEED_MORE;
+    *used = len;
     row->buf[o] = '\0';
-    return CSV_ROW;
+    return bad || st == QUOTED ? CSV_EQUOTE : CSV_ROW;
 }
 
 void csv_row_free(struct csv_row *row)

@@ -12,28 +12,40 @@
 #define CSV_NEED_MORE  0                /* the buffer ends inside a row */
 #define CSV_ETOOLONG  -1                /* the row is longer than the cap */
 #define CSV_ENOMEM    -2                /* out of memory */
-#define CSV_EQUOTE    -3                /* text after a closing quote */
+#define CSV_EQUOTE    -3                /* text after a closing quote, or a
+                                         * quote still open at the end */
+#define CSV_SKIP      -4                /* more of a row already refused as
+                                         * too long: skipped, not an error */
 
 /* One parsed row: nfields NUL-terminated fields, valid until the next call
- * on the same struct or csv_row_free(). */
+ * on the same struct or csv_row_free(). Zero-fill before the first use. */
 struct csv_row {
     char **fields;                      /* nfields pointers into buf */
     size_t nfields;
     size_t cap_fields;                  /* allocated entries of fields */
     char *buf;                          /* unquoted field text */
     size_t cap_buf;                     /* allocated bytes of buf */
+    int skipping;                       /* inside a too-long row's rest */
 };
 
 /*
- * Read one row from the len bytes at data. A row ends at LF or CRLF outside
- * quotes; quoted fields may hold commas, doubled quotes and newlines. When
- * final is non-zero the end of data also ends a row (a file without a last
- * newline). On CSV_ROW, *used is the bytes the row took (its newline
- * included); on CSV_EQUOTE and CSV_ETOOLONG too, so the caller can skip the
- * bad row and go on. max_row caps the bytes of one row (0: none).
+ * Read one row from the len bytes at data, fields separated by delim (','
+ * for RFC 4180; any byte but '"', '\r' and '\n'). A row ends at LF or CRLF
+ * outside quotes; a quoted field may hold delimiters, doubled quotes and
+ * line breaks; a quote inside an unquoted field is kept as text. When final
+ * is non-zero the end of data also ends a row (a file without a last
+ * newline). max_row caps the bytes of one row (0: none).
+ *
+ * Returns CSV_ROW with *used the bytes the row took (its line break
+ * included). CSV_NEED_MORE when data ends inside the row (*used is 0: call
+ * again with more data after it). CSV_EQUOTE with *used past the bad row.
+ * CSV_ETOOLONG once a row passes max_row: *used reaches the next line
+ * break, ignoring quotes (whose state a runaway row makes doubtful), or all
+ * of data when none is there yet; then the calls that go on skipping the
+ * same row return CSV_SKIP until its line break is passed.
  */
-CSV_HIDDEN int csv_next_row(const char *data, size_t len, int final,
-                            size_t max_row, struct csv_row *row, size_t *used);
+CSV_HIDDEN int csv_next_row(const char *data, size_t len, int final, size_t max_row,
+                            char delim, struct csv_row *row, size_t *used);
 
 /* Free what csv_next_row() allocated in row; row may be reused. */
 CSV_HIDDEN void csv_row_free(struct csv_row *row);
