@@ -1,5 +1,7 @@
 /* idset.c: the set of line item identities the billing_export input has emitted, bounded, saved atomically. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "idset.h"
 
 #include <errno.h>

@@ -1,5 +1,7 @@
 /* in_billing_export: provider cost exports (CSV, JSON, NDJSON; a file or an HTTP URL) read each pass, every line item emitted once. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
