@@ -188,7 +188,7 @@ static void bx_refuse(struct bx_pass *p, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    api->log(p->ctx->ins, PIPIT_LOG_WARN, "%s %s: refused%s", p->ctx->source, msg,
+    api->log(p->ctx->ins, PIPIT_LOG_WARN, "%s %s; row refused%s", p->ctx->source, msg,
              (int64_t)p->refused == p->ctx->log_refused
                  ? " (further refused rows of this pass are only counted)" : "");
 }
@@ -340,6 +340,14 @@ static void bx_csv_row(struct bx_pass *p, struct csv_row *row)
         return;
     }
     p->rows++;
+    snprintf(loc, sizeof loc, "line %" PRIu64 " (row %" PRIu64 ")", p->line, p->rows);
+    for (int f = 0; f < ITEM_NFIELDS; f++)
+        if (p->cols[f] != BX_NOCOL && p->cols[f] >= row->nfields) {
+            p->read++;
+            bx_refuse(p, "%s, column \"%s\" (%s): is missing (the row has %zu fields)", loc,
+                      ctx->colname[f], item_field_names[f], row->nfields);
+            return;
+        }
     for (size_t k = 0; k < ITEM_NFIELDS + ctx->nlabels; k++) {
         const char *v = p->cols[k] != BX_NOCOL && p->cols[k] < row->nfields
                             ? row->fields[p->cols[k]] : NULL;
@@ -348,7 +356,6 @@ static void bx_csv_row(struct bx_pass *p, struct csv_row *row)
         else
             lvals[k - ITEM_NFIELDS] = v;
     }
-    snprintf(loc, sizeof loc, "line %" PRIu64 " (row %" PRIu64 ")", p->line, p->rows);
     bx_item(p, vals, lvals, loc, "column");
 }
 

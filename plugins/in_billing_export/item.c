@@ -157,8 +157,8 @@ int item_read(const char *const vals[ITEM_NFIELDS], const unsigned char mapped[I
 
     memset(it, 0, sizeof *it);
     for (int f = 0; f < ITEM_NFIELDS; f++) {
-        if (mapped[f] && !vals[f] && f != ITEM_RESOURCE &&
-            !(f == ITEM_CURRENCY && def_currency)) {
+        if (mapped[f] && !vals[f] && f != ITEM_RESOURCE && f != ITEM_START &&
+            f != ITEM_END && !(f == ITEM_CURRENCY && def_currency)) {
             *bad = f;
             snprintf(why, size, "is missing");
             return -1;
@@ -173,7 +173,7 @@ int item_read(const char *const vals[ITEM_NFIELDS], const unsigned char mapped[I
     len = strlen(s);
     item_trim(&s, &len);
     if ((rc = decimal_parse(s, len, DECIMAL_MICRO, DECIMAL_ROUND, &it->amount_micros)) != 0) {
-        snprintf(why, size, "\"%.40s\" is not an amount: %s", vals[ITEM_AMOUNT],
+        snprintf(why, size, "\"%.40s\" is not an amount (%s)", vals[ITEM_AMOUNT],
                  decimal_strerror(rc));
         return -1;
     }

@@ -45,8 +45,9 @@ struct item {
  *   id        when mapped, must not be empty;
  *   start/end RFC 3339 ("2024-05-01T00:00:00Z", "+02:00" offsets, fractions),
  *             "2024-05-01 00:00:00" (UTC), "2024-05-01", or Unix seconds;
- *             one alone stands for both; an empty one is not given; end
- *             may not come before start.
+ *             one alone stands for both; an empty or absent one is not
+ *             given; end may not come before start.
+ * An absent id, amount or currency (without def_currency) is refused.
  * Returns 0, or -1 with *bad the field at fault and why the reason (for
  * the caller to prefix with where the row is).
  */
