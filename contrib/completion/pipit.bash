@@ -15,7 +15,7 @@ _pipit() {
     prev=${COMP_WORDS[COMP_CWORD-1]}
     COMPREPLY=()
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "check plugin-test decode run options keygen version help --version --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "check plugin-test decode run options keygen deploy version help --version --help" -- "$cur"))
         return
     fi
     cmd=${COMP_WORDS[1]}
@@ -26,6 +26,9 @@ _pipit() {
     -k|--key-file|-o|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     -l|--log-level) COMPREPLY=($(compgen -W "error warn info debug trace" -- "$cur")); return ;;
     -n|--runs|-i|--interval|-t|--timeout|-m|--max-bytes|--var) return ;;
+    --inventory|--key|--signing-key-file|--rollback-plan) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --strategy) COMPREPLY=($(compgen -W "rolling canary" -- "$cur")); return ;;
+    --target|--brokers|--batch|--max-failures|--canary|--gate-command|--wave-timeout|--validity|--command-topic|--events-topic|--id) return ;;
     esac
     case $cmd in
     check) COMPREPLY=($(compgen -W "-c --config -q --quiet --plugin-dir --help" -- "$cur")) ;;
@@ -52,6 +55,15 @@ _pipit() {
         fi ;;
     options) COMPREPLY=($(compgen -W "--markdown --man --plugin-dir --help" -- "$cur")) ;;
     keygen) COMPREPLY=($(compgen -W "-o --out --help" -- "$cur")) ;;
+    deploy)
+        if [[ $cur == -* ]]; then
+            COMPREPLY=($(compgen -W "--target --brokers --key --var --inventory --strategy
+                --batch --max-failures --canary --gate-command --wave-timeout --validity
+                --command-topic --events-topic --signing-key-file --rollback-plan --dry-run
+                --id --help" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -f -X '!*.y*ml' -- "$cur") $(compgen -d -- "$cur"))
+        fi ;;
     esac
 }
 

@@ -264,7 +264,7 @@ static void test_outcomes(void)
 
 int main(void)
 {
-    plan(63);
+    plan(66);
     test_inventory();
     test_waves();
     test_ids_targets();
