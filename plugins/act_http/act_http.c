@@ -33,7 +33,7 @@ static const struct pipit_option http_options[] = {
                      "Request method (GET, or POST when body is set)"),
     PIPIT__OPT("headers", PIPIT_OPT_T_MAP, NULL, struct http_ctx, headers,
                PIPIT_OPT_SECRET, 1, 0,
-               "Request headers, name to value; values are never logged"),
+               "Request headers, name to value"),
     PIPIT_OPT_STRING("body", NULL, struct http_ctx, body, "Request body sent as it is"),
     PIPIT_OPT_LIST_DEF("expect_status", "[2xx]", struct http_ctx, expect_status,
                        "Statuses that succeed: codes (204), ranges (200-299) or classes (2xx)"),
