@@ -24,13 +24,14 @@ _pipit() {
     --plugin-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     -k|--key-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     -l|--log-level) COMPREPLY=($(compgen -W "error warn info debug trace" -- "$cur")); return ;;
-    -n|--runs|-i|--interval|-m|--max-bytes) return ;;
+    -n|--runs|-i|--interval|-t|--timeout|-m|--max-bytes) return ;;
     esac
     case $cmd in
     check) COMPREPLY=($(compgen -W "-c --config -q --quiet --plugin-dir --help" -- "$cur")) ;;
     plugin-test)
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "-n --runs -i --interval -l --log-level --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "-n --runs -i --interval -t --timeout -l --log-level
+                --help" -- "$cur"))
         else
             _pipit_plugins "$cur"
         fi ;;
