@@ -244,6 +244,7 @@ int cmd_options(int argc, char **argv)
         { "wire", settings_wire_options },
         { "spool", settings_spool_options },
         { "http", settings_http_options },
+        { "commands", settings_command_options },
     };
     const char *dir = PIPIT_PLUGIN_DIR;
     enum out_fmt fmt = FMT_TEXT;

@@ -490,6 +490,17 @@ enum command_reason command_verify(const void *msg, size_t len,
         goto out;
     if ((r = check_fields(&c, err, errlen)) != COMMAND_OK)
         goto out;
+    if (selector_parse(c.target, &sel, why, sizeof why) != PIPIT_OK) {
+        r = refuse(COMMAND_MALFORMED, err, errlen, "command %s: target %s", c.id, why);
+        goto out;
+    }
+    bool mine = selector_match(&sel, o->host ? o->host : "", o->labels);
+    selector_free(&sel);
+    if (!mine) {
+        r = refuse(COMMAND_NOT_FOR_THIS_HOST, err, errlen, "command %s: target does not "
+                   "address host %.64s or its labels", c.id, o->host ? o->host : "");
+        goto out;
+    }
     int64_t skew = o->skew < 0 ? 0 : o->skew;
     if (o->now + skew < c.issued_at) {
         r = refuse(COMMAND_NOT_YET_VALID, err, errlen, "command %s: issued at %" PRId64
@@ -501,17 +512,6 @@ enum command_reason command_verify(const void *msg, size_t len,
         r = refuse(COMMAND_EXPIRED, err, errlen, "command %s: expired at %" PRId64 ", %"
                    PRId64 " s ago (allowed skew %" PRId64 " s)", c.id, c.expires_at,
                    o->now - c.expires_at, skew);
-        goto out;
-    }
-    if (selector_parse(c.target, &sel, why, sizeof why) != PIPIT_OK) {
-        r = refuse(COMMAND_MALFORMED, err, errlen, "command %s: target %s", c.id, why);
-        goto out;
-    }
-    bool mine = selector_match(&sel, o->host ? o->host : "", o->labels);
-    selector_free(&sel);
-    if (!mine) {
-        r = refuse(COMMAND_NOT_FOR_THIS_HOST, err, errlen, "command %s: target does not "
-                   "address host %.64s or its labels", c.id, o->host ? o->host : "");
         goto out;
     }
     if (o->journal) {
@@ -536,6 +536,14 @@ enum command_reason command_verify(const void *msg, size_t len,
     json_decref(env);
     return COMMAND_OK;
 out:
+    /* Past the signature and the target, the id is the signer's and the
+     * command is for this agent: keep the id so the refusal can name the
+     * deployment. */
+    if (r == COMMAND_NOT_YET_VALID || r == COMMAND_EXPIRED || r == COMMAND_REPLAYED ||
+        r == COMMAND_JOURNAL_FAILED) {
+        out->id = c.id;
+        c.id = NULL;
+    }
     json_decref(env);
     command_free(&c);
     return r;

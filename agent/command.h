@@ -85,11 +85,13 @@ struct command_verify_opts {
 /*
  * Check msg[0..len) for this agent and fill out with the command. The checks
  * run in the order of docs/deployments.md: size, framing, signature, fields,
- * validity window, target, replay. When every check holds and a journal is
+ * target, validity window, replay. When every check holds and a journal is
  * given, the nonce is recorded there (fsync'd) before this returns, so the
  * caller may run the command and a copy is never run again. Returns
  * COMMAND_OK, or the reason with a sentence in err (never a secret; at most
- * a short, escaped excerpt of the message); out is zeroed on refusal.
+ * a short, escaped excerpt of the message); out is zeroed on refusal, but
+ * for a command signed by a trusted key and addressed to this agent
+ * (not_yet_valid, expired, replayed, journal_failed) out->id is kept.
  * Release out with command_free either way.
  */
 enum command_reason command_verify(const void *msg, size_t len,

@@ -1,4 +1,5 @@
 /* plan_run.c: the plan runner: steps through action plugins, every state change journaled before it is acted on. */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -25,7 +26,7 @@ enum step_state { ST_NONE = 0, ST_STARTED, ST_OK, ST_FAILED, ST_SKIPPED };
 struct run {
     const struct plan_runner *r;
     const struct plan *p;
-    char id[37];
+    char id[129];                       /* a UUID, or a deployment's id */
     struct plan_journal j;
     json_t *results;                    /* step name -> {key: text} */
     enum step_state *state;             /* per step */
@@ -760,7 +761,10 @@ enum plan_outcome plan_run(const struct plan_runner *r, const struct plan *p, ch
             log_warn("plan", "%s: its last line was cut by a crash and is ignored", path);
         o = resume(&R, lines);
     } else {
-        make_run_id(R.id);
+        if (r->run_id && *r->run_id)
+            snprintf(R.id, sizeof R.id, "%s", r->run_id);
+        else
+            make_run_id(R.id);
         json_t *vars = json_object();
         for (size_t i = 0; i < p->nvars; i++)
             json_object_set_new(vars, p->var_keys[i], json_string(p->var_values[i]));
@@ -781,6 +785,71 @@ out:
 out_nofree:
     json_decref(lines);
     plan_free(other);
+    free(path);
+    return o;
+}
+
+char **plan_unfinished(const char *state_dir)
+{
+    char *dir = NULL;
+    char **names = NULL;
+    size_t n = 0;
+
+    if (asprintf(&dir, "%s/runs", state_dir) < 0)
+        return NULL;
+    DIR *d = opendir(dir);
+    free(dir);
+    if (!d)
+        return calloc(1, sizeof *names);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len <= 8 || strcmp(e->d_name + len - 8, ".journal") != 0)
+            continue;
+        char **more = realloc(names, (n + 2) * sizeof *names);
+        if (!more)
+            break;
+        names = more;
+        if (!(names[n] = strndup(e->d_name, len - 8)))
+            break;
+        names[++n] = NULL;
+    }
+    closedir(d);
+    return names ? names : calloc(1, sizeof *names);
+}
+
+void plan_names_free(char **names)
+{
+    for (char **p = names; p && *p; p++)
+        free(*p);
+    free(names);
+}
+
+enum plan_outcome plan_resume(const struct plan_runner *r, const char *name, char *why,
+                              size_t whylen)
+{
+    char *path = journal_path(r->state_dir, name);
+    json_t *lines = NULL;
+    int torn = 0;
+    enum plan_outcome o = PLAN_ERROR;
+
+    why[0] = '\0';
+    if (!path) {
+        snprintf(why, whylen, "cannot open %s/runs", r->state_dir);
+        return PLAN_ERROR;
+    }
+    if (journal_read(path, &lines, &torn, why, whylen) == 0 && json_array_size(lines) > 0) {
+        struct plan *p = journaled_plan(json_array_get(lines, 0), path, why, whylen);
+        if (p) {
+            struct plan_runner rr = *r;
+            rr.resume_other = true;
+            o = plan_run(&rr, p, why, whylen);
+            plan_free(p);
+        }
+    } else if (!why[0]) {
+        snprintf(why, whylen, "%s holds no run", path);
+    }
+    json_decref(lines);
     free(path);
     return o;
 }

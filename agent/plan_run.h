@@ -47,6 +47,8 @@ struct plan_runner {
     void *arg;
     atomic_bool *cancel;                /* set to stop: the run is interrupted */
     bool resume_other;                  /* resume an unfinished run of another version */
+    const char *run_id;                 /* id of a new run (a fleet deployment's); NULL:
+                                         * a fresh UUID */
 };
 
 /*
@@ -58,6 +60,16 @@ struct plan_runner {
  */
 enum plan_outcome plan_run(const struct plan_runner *r, const struct plan *p, char *why,
                            size_t whylen);
+
+/* Names of the plans with an unfinished run under r->state_dir (a
+ * NULL-terminated array to free with plan_names_free), or NULL. */
+char **plan_unfinished(const char *state_dir);
+void plan_names_free(char **names);
+
+/* Finish the unfinished run of plan `name` with the version it started
+ * with (the daemon does this at start, before new commands). */
+enum plan_outcome plan_resume(const struct plan_runner *r, const char *name, char *why,
+                              size_t whylen);
 
 /* The event as one JSON record line (kind event, instance "plan"), labels
  * plan, run, step, action, attempt, duration_ms and exit_code. */

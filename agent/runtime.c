@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <uv.h>
+#include "command_channel.h"
 #include "errors.h"
 #include "health.h"
 #include "http_server.h"
@@ -47,6 +48,7 @@ struct runtime {
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
     struct http_server *http;           /* NULL: endpoints off */
+    struct command_channel *commands;   /* NULL: no command channel */
     uv_timer_t http_timer;              /* publishes what the endpoints serve */
     int64_t start_ns;                   /* wall clock */
     bool draining;
@@ -56,6 +58,35 @@ struct runtime {
 
 static void check_drain(void *arg);
 static void publish_http(struct runtime *rt);
+
+/* Loop thread: the command channel's event records, into the pipeline. */
+static int rt_command_events(void *arg, int kind, const char *lines, size_t len,
+                             uint32_t count)
+{
+    struct runtime *rt = arg;
+    if (!rt->gen || !rt->gen->pl)
+        return PIPIT_ESTATE;
+    return pipeline_deliver(rt->gen->pl, kind, lines, len, count);
+}
+
+/* The command channel lives as long as the process: a reload keeps it. */
+static int open_commands(struct runtime *rt, const struct agent_conf *c)
+{
+    char why[1024];
+    if (!c->commands.brokers || !*c->commands.brokers)
+        return PIPIT_OK;
+    const struct command_channel_opts o = {
+        .conf = &c->commands, .host_name = rt->id.host, .agent_id = rt->id.agent_id,
+        .state_dir = rt->state_dir,
+        .plugin_dir = rt->opt.plugin_dir ? rt->opt.plugin_dir : c->agent.plugin_dir,
+        .loop = &rt->loop, .deliver = rt_command_events, .arg = rt,
+    };
+    if (command_channel_start(&rt->commands, &o, why, sizeof why) != 0) {
+        log_error("commands", "%s", why);
+        return PIPIT_EINVAL;
+    }
+    return PIPIT_OK;
+}
 
 /* How often the loop publishes /metrics and /readyz (and beats for /healthz). */
 #define HTTP_PUBLISH_MS 1000
@@ -373,6 +404,12 @@ static void drain_timeout(uv_timer_t *t)
 
 static void begin_drain(struct runtime *rt, bool exit_after)
 {
+    if (exit_after && rt->commands) {
+        /* a running plan is interrupted (its journal resumes it at the next
+         * start); its last events still go into this drain */
+        command_channel_stop(rt->commands);
+        rt->commands = NULL;
+    }
     rt->draining = true;
     rt->exit_after = exit_after;
     scheduler_stop(&rt->gen->sched);
@@ -622,12 +659,16 @@ int runtime_run(struct agent_conf *conf, const struct runtime_options *opt)
     rt->drain_timer.data = rt;
 
     int rc = start_generation(rt, conf);
+    if (rc == PIPIT_OK)
+        rc = open_commands(rt, rt->gen->conf);
     if (rc == PIPIT_OK && conf->agent.user && *conf->agent.user) {
         const char *dirs[] = { rt->state_dir, rt->spool_dir };
         rc = privileges_drop(conf->agent.user, dirs, rt->spool_dir ? 2 : 1);
     }
     if (rc != PIPIT_OK) {
         rt->exit_code = 1;
+        command_channel_stop(rt->commands);
+        rt->commands = NULL;
         if (rt->gen)
             end_generation(rt);
         close_runtime_handles(rt);

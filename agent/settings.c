@@ -9,6 +9,7 @@
 #include "log.h"
 #include "record.h"
 #include "settings.h"
+#include "command_key.h"
 #include "privileges.h"
 #include "wire.h"
 
@@ -133,6 +134,28 @@ const struct pipit_option settings_http_options[] = {
     PIPIT_OPT_END
 };
 
+const struct pipit_option settings_command_options[] = {
+    PIPIT_OPT_STRING("brokers", NULL, struct command_settings, brokers,
+                     "Kafka bootstrap servers of the command topic; set: the agent runs the "
+                     "signed deployment commands addressed to it (docs/deployments.md)"),
+    PIPIT_OPT_STRING("topic", "pipit.commands", struct command_settings, topic,
+                     "Topic the signed commands are read from"),
+    PIPIT_OPT_LIST("trusted_keys", struct command_settings, trusted_keys,
+                   "Ed25519 public key files (pipit keygen); only commands signed by one of "
+                   "them run"),
+    PIPIT_OPT_LIST("allowed_actions", struct command_settings, allowed_actions,
+                   "Actions a command's plan may use (exec, http, fetch, switch, "
+                   "wait_healthy, service); others are refused"),
+    PIPIT_OPT_MAP("labels", struct command_settings, labels,
+                  "Labels of this agent that target selectors match (role: web)"),
+    PIPIT_OPT_DURATION("max_skew", "60s", 0, 3600000, struct command_settings, max_skew_ms,
+                       "Clock difference allowed at both ends of a command's validity"),
+    PIPIT_OPT_MAP("rdkafka", struct command_settings, rdkafka,
+                  "librdkafka consumer properties passed through (security.protocol, "
+                  "sasl.*, ssl.*)"),
+    PIPIT_OPT_END
+};
+
 /* The host's keys of an inputs:/outputs: entry. */
 struct instance_keys {
     const char *plugin;
@@ -165,7 +188,8 @@ const char *const settings_input_keys[] = { "plugin", "name", "interval", NULL }
 const char *const settings_output_keys[] = { "plugin", "name", "kinds", NULL };
 
 static const char *const top_keys[] = {
-    "agent", "batch", "pipeline", "wire", "spool", "http", "inputs", "outputs", NULL
+    "agent", "batch", "pipeline", "wire", "spool", "http", "commands", "inputs", "outputs",
+    NULL
 };
 
 static bool is_top_key(const char *k)
@@ -434,6 +458,46 @@ static void check_query_store(struct agent_conf *c, const struct cfg_node *root,
              "output's name defaults to its plugin: sqlite)", name);
 }
 
+/*
+ * The commands: section, when brokers is set: at least one trusted key,
+ * each a readable Ed25519 public key; allowed actions that are plugin
+ * names; labels that selectors can match.
+ */
+static void check_commands(struct agent_conf *c, const struct cfg_node *root,
+                           struct diag *d)
+{
+    const struct command_settings *s = &c->commands;
+    struct command_keyring ring = COMMAND_KEYRING_INIT;
+    char err[512];
+
+    if (!s->brokers || !*s->brokers)
+        return;
+    if (s->trusted_keys.count == 0)
+        diag_add(d, c->file, section_line(root, "commands", "brokers"),
+                 "commands.trusted_keys", "the command channel needs at least one trusted "
+                 "public key (pipit keygen makes one)");
+    for (size_t i = 0; i < s->trusted_keys.count; i++)
+        if (command_keyring_add_file(&ring, s->trusted_keys.items[i], err, sizeof err) !=
+            PIPIT_OK)
+            diag_add(d, c->file, section_line(root, "commands", "trusted_keys"),
+                     "commands.trusted_keys", "%s", err);
+    command_keyring_free(&ring);
+    for (size_t i = 0; i < s->allowed_actions.count; i++) {
+        const char *a = s->allowed_actions.items[i];
+        bool ok = *a && strlen(a) <= 64;
+        for (const char *p = a; *p && ok; p++)
+            ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+        if (!ok)
+            diag_add(d, c->file, section_line(root, "commands", "allowed_actions"),
+                     "commands.allowed_actions", "\"%s\" is not an action name", a);
+    }
+    for (size_t i = 0; i < s->labels.count; i++)
+        if (!strcmp(s->labels.keys[i], "host") || !*s->labels.values[i])
+            diag_add(d, c->file, section_line(root, "commands", "labels"),
+                     "commands.labels", "label \"%s\": host is the host name, not a "
+                     "label, and a label needs a value", s->labels.keys[i]);
+}
+
 struct agent_conf *settings_load(const char *path, const char *plugin_dir,
                                  struct diag *d)
 {
@@ -455,7 +519,7 @@ struct agent_conf *settings_load(const char *path, const char *plugin_dir,
             if (!is_top_key(root->child[i]->key))
                 diag_add(d, c->file, root->child[i]->line, root->child[i]->key,
                          "unknown section (expected agent, batch, pipeline, wire, "
-                         "spool, http, inputs or outputs)");
+                         "spool, http, commands, inputs or outputs)");
     }
     const struct cfg_node *sec;
 #define SECTION(name, table, field, slot)                                       \
@@ -472,6 +536,7 @@ struct agent_conf *settings_load(const char *path, const char *plugin_dir,
     SECTION("wire", settings_wire_options, wire, 3)
     SECTION("spool", settings_spool_options, spool, 4)
     SECTION("http", settings_http_options, http, 5)
+    SECTION("commands", settings_command_options, commands, 6)
 #undef SECTION
 
     if (c->stores[3]) {
@@ -528,6 +593,8 @@ struct agent_conf *settings_load(const char *path, const char *plugin_dir,
         if (c->stores[5])
             check_query_store(c, root, d);
     }
+    if (c->stores[6])
+        check_commands(c, root, d);
     if (d->count + d->dropped > errors)
         goto fail;
     return c;
@@ -546,7 +613,7 @@ void settings_free(struct agent_conf *c)
         opt_store_free(c->outputs[i].store);
     free(c->inputs);
     free(c->outputs);
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 7; i++)
         opt_store_free(c->stores[i]);
     cfg_free(c->doc);
     free(c->file);

@@ -66,6 +66,16 @@ struct http_settings {                  /* the `http:` section */
     const char *query_db;               /* resolved: that output's SQLite path */
 };
 
+struct command_settings {               /* the `commands:` section */
+    const char *brokers;                /* NULL/"": no command channel */
+    const char *topic;
+    struct pipit_strlist trusted_keys;  /* public key files */
+    struct pipit_strlist allowed_actions;
+    struct pipit_strmap labels;         /* matched by target selectors */
+    int64_t max_skew_ms;
+    struct pipit_strmap rdkafka;        /* librdkafka consumer properties */
+};
+
 struct conf_instance {                  /* one entry of inputs: or outputs: */
     unsigned role;                      /* PIPIT_COLLECTOR or PIPIT_OUTPUT */
     const char *plugin;                 /* as written in the file */
@@ -88,7 +98,8 @@ struct agent_conf {
     struct wire_settings wire;
     struct spool_settings spool;
     struct http_settings http;
-    struct opt_store *stores[6];
+    struct command_settings commands;
+    struct opt_store *stores[7];
     struct conf_instance *inputs, *outputs;
     size_t ninputs, noutputs;
 };
@@ -115,5 +126,6 @@ extern const struct pipit_option settings_pipeline_options[];
 extern const struct pipit_option settings_wire_options[];
 extern const struct pipit_option settings_spool_options[];
 extern const struct pipit_option settings_http_options[];
+extern const struct pipit_option settings_command_options[];
 
 #endif

@@ -31,6 +31,9 @@
  *   type=MIME    Content-Type (default text/plain; version=0.0.4)
  *   echo_header=NAME  answer with the value of request header NAME as body
  *                ("(none)" when the request has no such header)
+ *   echo_body=1  answer with the request's body as body
+ *   fail_first=N the first N requests for this path (query aside) answer
+ *                503, the later ones as they would otherwise
  * With --token, a request without "Authorization: Bearer TOKEN" gets 401.
  * Each request is appended to the log as one line:
  *   METHOD PATH status=N auth=yes|no
@@ -42,6 +45,47 @@ static const char *root;
 static const char *token;
 static FILE *req_log;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The request body read so far, per request. */
+struct upload {
+    char *data;
+    size_t len;
+};
+
+/* Requests seen per path, for fail_first (guarded by log_mu). */
+#define SEEN_MAX 64
+static struct { char path[256]; unsigned n; } seen[SEEN_MAX];
+
+/* Count a request for path; returns how many came before it. */
+static unsigned seen_before(const char *path)
+{
+    unsigned before = 0;
+
+    pthread_mutex_lock(&log_mu);
+    for (int i = 0; i < SEEN_MAX; i++) {
+        if (!seen[i].path[0])
+            snprintf(seen[i].path, sizeof seen[i].path, "%s", path);
+        if (strcmp(seen[i].path, path) == 0) {
+            before = seen[i].n++;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&log_mu);
+    return before;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **state,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct upload *u = *state;
+
+    (void)cls, (void)c, (void)toe;
+    if (u) {
+        free(u->data);
+        free(u);
+    }
+    *state = NULL;
+}
 
 static void die(const char *fmt, ...)
 {
@@ -171,16 +215,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *upload_data, size_t *upload_size,
                                   void **state)
 {
-    static int first;
+    struct upload *u = *state;
 
     (void)cls;
     (void)version;
-    (void)upload_data;
-    if (*state == NULL) {               /* headers only so far */
-        *state = &first;
+    if (u == NULL) {                    /* headers only so far */
+        if (!(*state = calloc(1, sizeof *u)))
+            return MHD_NO;
         return MHD_YES;
     }
-    if (*upload_size) {                 /* a body is read and ignored */
+    if (*upload_size) {                 /* a body is kept (up to 1 MiB) */
+        if (u->len + *upload_size <= (1u << 20)) {
+            char *d = realloc(u->data, u->len + *upload_size + 1);
+            if (!d)
+                return MHD_NO;
+            memcpy(d + u->len, upload_data, *upload_size);
+            u->data = d;
+            u->len += *upload_size;
+            d[u->len] = '\0';
+        }
         *upload_size = 0;
         return MHD_YES;
     }
@@ -200,6 +253,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!authorized(c)) {
         log_request(method, url, MHD_HTTP_UNAUTHORIZED, auth_present);
         return reply(c, MHD_HTTP_UNAUTHORIZED, "unauthorized\n", 13, true, "text/plain");
+    }
+    if ((q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "fail_first")) &&
+        seen_before(url) < (unsigned)strtoul(q, NULL, 10)) {
+        log_request(method, url, MHD_HTTP_SERVICE_UNAVAILABLE, auth_present);
+        return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not yet\n", 8, true, "text/plain");
+    }
+    if (MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "echo_body")) {
+        unsigned s = status ? status : MHD_HTTP_OK;
+        log_request(method, url, s, auth_present);
+        return reply(c, s, u->data ? u->data : "", u->len, true, type);
     }
     if ((q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "echo_header"))) {
         const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, q);
@@ -266,10 +329,12 @@ int main(int argc, char **argv)
     struct MHD_Daemon *d = cert
         ? MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
                            MHD_OPTION_SOCK_ADDR, &sa,
+                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                            MHD_OPTION_HTTPS_MEM_CERT, cert_pem,
                            MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_END)
         : MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
-                           MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
+                           MHD_OPTION_SOCK_ADDR, &sa,
+                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (!d)
         die("cannot listen on 127.0.0.1:%u", port);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);

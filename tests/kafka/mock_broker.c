@@ -22,7 +22,7 @@
 
 static const char *const mock_default_topics[] = {
     "pipit.metrics", "pipit.logs", "pipit.costs", "pipit.events",
-    "pipit.deadletter", NULL
+    "pipit.deadletter", "pipit.commands", NULL
 };
 
 struct mock_topic {

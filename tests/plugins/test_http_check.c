@@ -2,7 +2,7 @@
 #include "plugtest.h"
 #include "log.h"
 #include "../http/httpd.h"
-#include "../../plugins/in_http_check/statuslist.h"
+#include "../../plugins/common/statuslist.h"
 
 static const char *tmp;                 /* scratch directory of the test */
 static char www[4200], logpath[4200];

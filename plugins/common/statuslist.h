@@ -1,6 +1,6 @@
-/* statuslist.h: the expected-status list of http_check ("200-299,301,4xx"), parsed and matched. */
-#ifndef PIPIT_HTTP_CHECK_STATUSLIST_H
-#define PIPIT_HTTP_CHECK_STATUSLIST_H
+/* statuslist.h: an expected-status list ("200-299,301,4xx"), parsed and matched (http_check and the HTTP actions). */
+#ifndef PIPIT_PLUGINS_STATUSLIST_H
+#define PIPIT_PLUGINS_STATUSLIST_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,5 +27,15 @@ int statuslist_parse(const char *text, struct statuslist *set, char *why, size_t
 /* True when status is in set. */
 __attribute__((visibility("hidden")))
 bool statuslist_has(const struct statuslist *set, long status);
+
+/*
+ * The same for a configured list: the union of count items, each parsed as
+ * above, and the items joined by ", " into text (cut to tsize) for
+ * messages. Returns 0, or -1 with the reason in why (an empty list is
+ * refused) and *set left empty.
+ */
+__attribute__((visibility("hidden")))
+int statuslist_parse_items(const char *const *items, size_t count, struct statuslist *set,
+                           char *text, size_t tsize, char *why, size_t size);
 
 #endif

@@ -1,4 +1,4 @@
-/* statuslist.c: parse and match the expected-status list of http_check. */
+/* statuslist.c: parse and match an expected-status list (http_check and the HTTP actions). */
 #include <stdio.h>
 #include <string.h>
 #include "statuslist.h"
@@ -99,4 +99,34 @@ bool statuslist_has(const struct statuslist *set, long status)
     if (status < 0 || status >= (long)(sizeof set->bits * 8))
         return false;
     return (set->bits[status / 64] >> (status % 64)) & 1;
+}
+
+int statuslist_parse_items(const char *const *items, size_t count, struct statuslist *set,
+                           char *text, size_t tsize, char *why, size_t size)
+{
+    size_t used = 0;
+
+    memset(set, 0, sizeof *set);
+    if (tsize)
+        text[0] = '\0';
+    if (count == 0) {
+        snprintf(why, size, "the list is empty");
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        struct statuslist one;
+
+        if (statuslist_parse(items[i], &one, why, size) != 0) {
+            memset(set, 0, sizeof *set);
+            return -1;
+        }
+        for (size_t b = 0; b < sizeof set->bits / sizeof set->bits[0]; b++)
+            set->bits[b] |= one.bits[b];
+        if (used < tsize) {
+            int n = snprintf(text + used, tsize - used, "%s%s", i ? ", " : "", items[i]);
+            if (n > 0)
+                used += (size_t)n;
+        }
+    }
+    return 0;
 }
