@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../../agent/plan.h"
-#include "errors.h"
+#include <pipit/plugin.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
