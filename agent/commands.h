@@ -10,5 +10,6 @@ int cmd_decode(int argc, char **argv);
 int cmd_options(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_sign_plugin(int argc, char **argv);
 
 #endif

@@ -15,6 +15,8 @@ static const struct {
     { "run", cmd_run, "run a deployment plan on this host (pipit run PLAN.yaml [--var k=v])" },
     { "options", cmd_options, "list every configuration key (pipit options [--markdown])" },
     { "keygen", cmd_keygen, "make a key pair that signs deployment commands (pipit keygen [--out PREFIX])" },
+    { "sign-plugin", cmd_sign_plugin,
+      "sign plugin files for plugins.require_signature (pipit sign-plugin --key KEY PLUGIN.so...)" },
 };
 
 static void usage(FILE *f)
