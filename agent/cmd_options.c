@@ -245,6 +245,7 @@ int cmd_options(int argc, char **argv)
         { "spool", settings_spool_options },
         { "http", settings_http_options },
         { "commands", settings_command_options },
+        { "plugins", settings_plugin_options },
     };
     const char *dir = PIPIT_PLUGIN_DIR;
     enum out_fmt fmt = FMT_TEXT;

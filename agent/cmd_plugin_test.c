@@ -10,6 +10,7 @@
 #include "harness.h"
 #include "log.h"
 #include "options.h"
+#include "plugin_sig.h"
 #include "record.h"
 
 static void usage(FILE *f)
@@ -18,6 +19,7 @@ static void usage(FILE *f)
         "usage: pipit plugin-test PLUGIN.so [key=value...] [-n|--runs RUNS]\n"
         "                         [-i|--interval INTERVAL] [-t|--timeout TIMEOUT]\n"
         "                         [-l|--log-level LEVEL]\n"
+        "                         [--require-signature --trusted-key PUB...]\n"
         "\n"
         "Load PLUGIN.so with the loader's checks, apply the options, run init(),\n"
         "then:\n"
@@ -26,6 +28,9 @@ static void usage(FILE *f)
         "  output:    read JSON records from stdin and flush() them, one batch per kind;\n"
         "  action:    act() once, within TIMEOUT (default none), then print its\n"
         "             results as one JSON object on stdout.\n"
+        "With --require-signature the plugin loads only with a good PLUGIN.so.sig\n"
+        "(pipit sign-plugin) by a key given with --trusted-key FILE (repeatable),\n"
+        "as with plugins.require_signature in the agent.\n"
         "Logs go to stderr. Exit 0 when every call succeeded, 1 otherwise.\n");
 }
 
@@ -84,9 +89,15 @@ int cmd_plugin_test(int argc, char **argv)
         { "interval", required_argument, NULL, 'i' },
         { "timeout", required_argument, NULL, 't' },
         { "log-level", required_argument, NULL, 'l' },
+        { "require-signature", no_argument, NULL, 'S' },
+        { "trusted-key", required_argument, NULL, 'K' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
+    const char *keys[16];               /* --trusted-key files */
+    size_t nkeys = 0;
+    bool require_sig = false;
+    char why[1024];
     long runs = 1;
     int64_t interval_ms = 1000, timeout_ms = 0;
     int level = PIPIT_LOG_INFO, c, status = 0;
@@ -95,6 +106,15 @@ int cmd_plugin_test(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "n:i:t:l:h", longopts, NULL)) != -1) {
         switch (c) {
+        case 'S': require_sig = true; break;
+        case 'K':
+            if (nkeys == sizeof keys / sizeof keys[0]) {
+                fprintf(stderr, "plugin-test: at most %zu --trusted-key files\n", sizeof keys /
+                        sizeof keys[0]);
+                return 2;
+            }
+            keys[nkeys++] = optarg;
+            break;
         case 'n':
             runs = strtol(optarg, &end, 10);
             if (*end || runs < 1 || runs > 1000000) {
@@ -129,6 +149,15 @@ int cmd_plugin_test(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (require_sig != (nkeys > 0)) {
+        fprintf(stderr, "plugin-test: --require-signature and --trusted-key go together\n");
+        return 2;
+    }
+    if (require_sig && plugin_sig_require_files(keys, nkeys, why, sizeof why) != PIPIT_OK) {
+        fprintf(stderr, "plugin-test: %s\n", why);
+        return 1;
+    }
+
     const char *path = argv[optind++];
     char **kv = argv + optind;
     int nkv = argc - optind;

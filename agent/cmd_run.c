@@ -13,6 +13,7 @@
 #include "options.h"
 #include "plan.h"
 #include "plan_run.h"
+#include "plugin_sig.h"
 
 #ifndef PIPIT_PLUGIN_DIR
 #define PIPIT_PLUGIN_DIR "/usr/local/lib/pipit/plugins"
@@ -39,6 +40,7 @@ static void usage(FILE *f)
         "usage: pipit run PLAN.yaml [--var NAME=VALUE]... [--dry-run] [--resume]\n"
         "                 [--state-dir DIR] [--plugin-dir DIR] [--events FILE]\n"
         "                 [-q|--quiet] [-l|--log-level LEVEL]\n"
+        "                 [--require-signature --trusted-key PUB...]\n"
         "\n"
         "Run the steps of PLAN.yaml on this host through the action plugins, each\n"
         "state change journaled under DIR/runs/ first. A failed step rolls back the\n"
@@ -52,6 +54,10 @@ static void usage(FILE *f)
         "  --plugin-dir DIR  action plugins act_NAME.so (default " PIPIT_PLUGIN_DIR ")\n"
         "  --events FILE     append every event record as a JSON line (- for stdout)\n"
         "  -q, --quiet       print only the outcome\n"
+        "  --require-signature\n"
+        "                    load only action plugins with a good PLUGIN.so.sig\n"
+        "                    (pipit sign-plugin) by a key of --trusted-key\n"
+        "  --trusted-key PUB a public key file plugins may be signed by (repeatable)\n"
         "\n"
         "Exit status: 0 ok, 1 the plan failed (rolled back or not), 2 usage or an\n"
         "invalid plan, 3 interrupted (run again to resume), 4 could not run.\n");
@@ -215,9 +221,14 @@ int cmd_run(int argc, char **argv)
         { "events", required_argument, NULL, 'e' },
         { "quiet", no_argument, NULL, 'q' },
         { "log-level", required_argument, NULL, 'l' },
+        { "require-signature", no_argument, NULL, 's' },
+        { "trusted-key", required_argument, NULL, 'K' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
+    const char *keys[16];               /* --trusted-key files */
+    size_t nkeys = 0;
+    bool require_sig = false;
     const char *state_dir = PIPIT_STATE_DIR, *plugin_dir = PIPIT_PLUGIN_DIR, *events = NULL;
     char **vars = calloc((size_t)argc + 1, sizeof *vars), host[256];
     size_t nvars = 0;
@@ -231,6 +242,15 @@ int cmd_run(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "ql:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'v': vars[nvars++] = optarg; break;
+        case 's': require_sig = true; break;
+        case 'K':
+            if (nkeys == sizeof keys / sizeof keys[0]) {
+                fprintf(stderr, "run: at most %zu --trusted-key files\n", sizeof keys /
+                        sizeof keys[0]);
+                goto done;
+            }
+            keys[nkeys++] = optarg;
+            break;
         case 'n': dry = true; break;
         case 'r': resume = true; break;
         case 'S': state_dir = optarg; break;
@@ -249,6 +269,16 @@ int cmd_run(int argc, char **argv)
     }
     if (optind != argc - 1) {
         usage(stderr);
+        goto done;
+    }
+    if (require_sig != (nkeys > 0)) {
+        fprintf(stderr, "run: --require-signature and --trusted-key go together\n");
+        goto done;
+    }
+    char kerr[1024];
+    if (require_sig && plugin_sig_require_files(keys, nkeys, kerr, sizeof kerr) != PIPIT_OK) {
+        fprintf(stderr, "run: %s\n", kerr);
+        status = RUN_EXIT_ERROR;
         goto done;
     }
     log_setup(stderr, LOG_FMT_LOGFMT, level);

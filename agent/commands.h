@@ -11,5 +11,6 @@ int cmd_options(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
+int cmd_sign_plugin(int argc, char **argv);
 
 #endif

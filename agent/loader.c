@@ -12,8 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "command_key.h"
 #include "errors.h"
 #include "loader.h"
+#include "plugin_sig.h"
 
 /*
  * The smallest descriptor ABI 1.0 defines: every field up to and including
@@ -37,6 +39,9 @@ struct loader_entry {
 };
 
 static struct loader_entry *loader_list;
+
+/* The keys a plugin must be signed by; NULL: no signature required. */
+static struct command_keyring *loader_trusted;
 
 /* Write a formatted message to err (if any room), like snprintf. */
 static void loader_err(char *err, size_t errlen, const char *fmt, ...)
@@ -355,6 +360,100 @@ int loader_check_path(const char *path, char *err, size_t errlen)
     return rc;
 }
 
+/* Free a keyring made by loader_set_signature_policy (NULL is fine). */
+static void loader_ring_free(struct command_keyring *ring)
+{
+    if (ring == NULL)
+        return;
+    command_keyring_free(ring);
+    free(ring);
+}
+
+/* See loader.h: the loader holds a reference of its own to every key. */
+int loader_set_signature_policy(const struct command_keyring *ring)
+{
+    struct command_keyring *copy = NULL;
+
+    if (ring != NULL) {
+        copy = calloc(1, sizeof *copy);
+        if (copy == NULL)
+            return PIPIT_ENOMEM;
+        for (size_t i = 0; i < ring->count; i++) {
+            const struct command_trusted_key *k = &ring->keys[i];
+            if (EVP_PKEY_up_ref(k->key) != 1 ||
+                command_keyring_add(copy, k->key, k->source, NULL, 0) != PIPIT_OK) {
+                loader_ring_free(copy);
+                return PIPIT_ENOMEM;
+            }
+        }
+    }
+    loader_ring_free(loader_trusted);
+    loader_trusted = copy;
+    return PIPIT_OK;
+}
+
+/*
+ * With a signature required: read "<path>.sig" (opened without following a
+ * link and checked like the plugin: regular, owned by root or euid, not
+ * writable by group or others, in safe directories) and check it against
+ * the contents of fd, the descriptor that will be dlopen'ed, so that a file
+ * swapped in after the check cannot pass. Returns PIPIT_OK, or PIPIT_EPERM
+ * (no signature, unsafe signature file, unknown key, bad signature),
+ * PIPIT_EPARSE (malformed) or PIPIT_EIO, with a reason naming path in err.
+ */
+static int loader_check_signature(const char *path, int fd, char *err, size_t errlen)
+{
+    char *sigpath = NULL, text[PLUGIN_SIG_MAX + 1], why[1024];
+    struct stat st;
+    size_t len = 0;
+    int sfd = -1, rc;
+
+    if (loader_trusted == NULL)
+        return PIPIT_OK;
+    if (asprintf(&sigpath, "%s%s", path, PLUGIN_SIG_SUFFIX) < 0) {
+        loader_err(err, errlen, "%s: out of memory", path);
+        return PIPIT_ENOMEM;
+    }
+    rc = loader_open_checked(sigpath, &sfd, &st, why, sizeof why);
+    if (rc == PIPIT_ENOENT) {
+        loader_err(err, errlen, "%s: no signature file %s (plugins.require_signature "
+                   "is on; sign the plugin with pipit sign-plugin); refusing to load",
+                   path, sigpath);
+        rc = PIPIT_EPERM;
+        goto done;
+    }
+    if (rc != PIPIT_OK) {
+        loader_err(err, errlen, "%s: unsafe signature file: %s", path, why);
+        goto done;
+    }
+    for (;;) {
+        ssize_t n = read(sfd, text + len, sizeof text - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            loader_err(err, errlen, "%s: cannot read %s: %s", path, sigpath,
+                       strerror(errno));
+            rc = PIPIT_EIO;
+            goto done;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > PLUGIN_SIG_MAX) {
+            loader_err(err, errlen, "%s: malformed signature file %s: larger than %d "
+                       "bytes", path, sigpath, PLUGIN_SIG_MAX);
+            rc = PIPIT_EPARSE;
+            goto done;
+        }
+    }
+    rc = plugin_sig_verify(loader_trusted, fd, path, text, len, err, errlen);
+done:
+    if (sfd >= 0)
+        close(sfd);
+    free(sigpath);
+    return rc;
+}
+
 /*
  * Copy a dlerror() text into err for path, replacing the /proc/self/fd name
  * the file was opened through by path itself.
@@ -584,7 +683,7 @@ static void loader_release(void *dl, int fd)
  * Load the plugin at path with every check (see loader.h), calling load(api)
  * once per file. On success returns PIPIT_OK and the record in *out (owned
  * by the loader, valid until loader_reset). On refusal returns PIPIT_EPERM,
- * PIPIT_ENOENT, PIPIT_EABI, PIPIT_EINVAL, the error load() returned, or
+ * PIPIT_ENOENT, PIPIT_EPARSE (a malformed signature file), PIPIT_EABI, PIPIT_EINVAL, the error load() returned, or
  * PIPIT_EIO/PIPIT_ENOMEM, with a reason naming the file in err.
  */
 int loader_load(const char *path, const struct pipit_api *api,
@@ -602,6 +701,13 @@ int loader_load(const char *path, const struct pipit_api *api,
     rc = loader_open_checked(path, &fd, &st, err, errlen);
     if (rc != PIPIT_OK)
         return rc;
+    /* Before the already-loaded shortcut too: a policy set later still
+     * applies to every file a caller asks for. */
+    rc = loader_check_signature(path, fd, err, errlen);
+    if (rc != PIPIT_OK) {
+        close(fd);
+        return rc;
+    }
     for (e = loader_list; e != NULL; e = e->next) {
         if (e->dev == st.st_dev && e->ino == st.st_ino) {
             close(fd);

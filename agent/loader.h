@@ -31,7 +31,8 @@ char *loader_resolve(const char *dir, unsigned kind, const char *name);
 int loader_check_path(const char *path, char *err, size_t errlen);
 
 /*
- * Load the plugin at path: permission check, dlopen(RTLD_NOW|RTLD_LOCAL) of
+ * Load the plugin at path: permission check, the signature when one is
+ * required (loader_set_signature_policy), dlopen(RTLD_NOW|RTLD_LOCAL) of
  * the file descriptor that was checked, the entry symbol, magic, ABI major
  * equal and minor not newer than the host, struct_size not larger than the
  * host's, required fields for the declared kinds, then load(api). The same
@@ -49,6 +50,19 @@ const struct loader_plugin *loader_open(const char *path,
  * returned, PIPIT_EIO or PIPIT_ENOMEM with a reason naming the file in err. */
 int loader_load(const char *path, const struct pipit_api *api,
                 const struct loader_plugin **out, char *err, size_t errlen);
+
+struct command_keyring;
+
+/*
+ * Require every plugin loaded from now on to carry a signature by a key of
+ * ring (plugins.require_signature), or stop requiring one when ring is NULL.
+ * The loader keeps its own reference to each key: the caller still frees
+ * ring. With a policy set, loader_load() reads the descriptor it is about
+ * to dlopen, hashes it and checks "<path>.sig" (opened and checked like the
+ * plugin itself) before dlopen, so a refused file's code never runs.
+ * Returns PIPIT_OK or PIPIT_ENOMEM (the policy is then left as it was).
+ */
+int loader_set_signature_policy(const struct command_keyring *ring);
 
 /* Forget every loaded file (for tests; handles are dlclose'd). */
 void loader_reset(void);

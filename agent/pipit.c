@@ -17,6 +17,8 @@ static const struct {
     { "keygen", cmd_keygen, "make a key pair that signs deployment commands (pipit keygen [--out PREFIX])" },
     { "deploy", cmd_deploy,
       "send a signed plan to a fleet in waves and watch it (pipit deploy PLAN.yaml --target SEL ...)" },
+    { "sign-plugin", cmd_sign_plugin,
+      "sign plugin files for plugins.require_signature (pipit sign-plugin --key KEY PLUGIN.so...)" },
 };
 
 static void usage(FILE *f)

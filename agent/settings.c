@@ -10,6 +10,7 @@
 #include "record.h"
 #include "settings.h"
 #include "command_key.h"
+#include "plugin_sig.h"
 #include "privileges.h"
 #include "wire.h"
 
@@ -156,6 +157,15 @@ const struct pipit_option settings_command_options[] = {
     PIPIT_OPT_END
 };
 
+const struct pipit_option settings_plugin_options[] = {
+    PIPIT_OPT_BOOL("require_signature", "false", struct plugin_settings, require_signature,
+                   "Load only plugins with a valid signature file PLUGIN.so.sig made by "
+                   "pipit sign-plugin with a key of trusted_keys (docs/plugin-guide.md)"),
+    PIPIT_OPT_LIST("trusted_keys", struct plugin_settings, trusted_keys,
+                   "Ed25519 public key files (pipit keygen) plugins may be signed by"),
+    PIPIT_OPT_END
+};
+
 /* The host's keys of an inputs:/outputs: entry. */
 struct instance_keys {
     const char *plugin;
@@ -188,7 +198,8 @@ const char *const settings_input_keys[] = { "plugin", "name", "interval", NULL }
 const char *const settings_output_keys[] = { "plugin", "name", "kinds", NULL };
 
 static const char *const top_keys[] = {
-    "agent", "batch", "pipeline", "wire", "spool", "http", "commands", "inputs", "outputs",
+    "agent", "batch", "pipeline", "wire", "spool", "http", "commands", "plugins", "inputs",
+    "outputs",
     NULL
 };
 
@@ -498,6 +509,40 @@ static void check_commands(struct agent_conf *c, const struct cfg_node *root,
                      "label, and a label needs a value", s->labels.keys[i]);
 }
 
+/*
+ * The plugins: section: with require_signature, at least one trusted key,
+ * each a readable Ed25519 public key. Sets the loader's signature policy
+ * for the plugins loaded next: off without require_signature, else the
+ * keys that could be read (possibly none, so that every plugin is refused
+ * while the file is being checked: signatures asked for are never skipped).
+ */
+static void check_plugins(struct agent_conf *c, const struct cfg_node *root,
+                          struct diag *d)
+{
+    const struct plugin_settings *s = &c->plugins;
+    struct command_keyring ring = COMMAND_KEYRING_INIT;
+    char err[512];
+
+    if (!c->stores[7])
+        return;                         /* not a map: already an error */
+    if (!s->require_signature) {
+        loader_set_signature_policy(NULL);
+        return;
+    }
+    if (s->trusted_keys.count == 0)
+        diag_add(d, c->file, section_line(root, "plugins", "require_signature"),
+                 "plugins.trusted_keys", "require_signature needs at least one trusted "
+                 "public key (pipit keygen makes one; pipit sign-plugin signs with it)");
+    for (size_t i = 0; i < s->trusted_keys.count; i++)
+        if (command_keyring_add_file(&ring, s->trusted_keys.items[i], err, sizeof err) !=
+            PIPIT_OK)
+            diag_add(d, c->file, section_line(root, "plugins", "trusted_keys"),
+                     "plugins.trusted_keys", "%s", err);
+    if (loader_set_signature_policy(&ring) != PIPIT_OK)
+        diag_add(d, c->file, 0, "plugins", "out of memory");
+    command_keyring_free(&ring);
+}
+
 struct agent_conf *settings_load(const char *path, const char *plugin_dir,
                                  struct diag *d)
 {
@@ -519,7 +564,7 @@ struct agent_conf *settings_load(const char *path, const char *plugin_dir,
             if (!is_top_key(root->child[i]->key))
                 diag_add(d, c->file, root->child[i]->line, root->child[i]->key,
                          "unknown section (expected agent, batch, pipeline, wire, "
-                         "spool, http, commands, inputs or outputs)");
+                         "spool, http, commands, plugins, inputs or outputs)");
     }
     const struct cfg_node *sec;
 #define SECTION(name, table, field, slot)                                       \
@@ -537,7 +582,10 @@ struct agent_conf *settings_load(const char *path, const char *plugin_dir,
     SECTION("spool", settings_spool_options, spool, 4)
     SECTION("http", settings_http_options, http, 5)
     SECTION("commands", settings_command_options, commands, 6)
+    SECTION("plugins", settings_plugin_options, plugins, 7)
 #undef SECTION
+    /* Before any plugin is loaded below: pipit check refuses what pipitd would. */
+    check_plugins(c, root, d);
 
     if (c->stores[3]) {
         if (wire_codec_parse(c->wire.compression) < 0)
@@ -613,7 +661,7 @@ void settings_free(struct agent_conf *c)
         opt_store_free(c->outputs[i].store);
     free(c->inputs);
     free(c->outputs);
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < 8; i++)
         opt_store_free(c->stores[i]);
     cfg_free(c->doc);
     free(c->file);

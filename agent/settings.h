@@ -76,6 +76,11 @@ struct command_settings {               /* the `commands:` section */
     struct pipit_strmap rdkafka;        /* librdkafka consumer properties */
 };
 
+struct plugin_settings {                /* the `plugins:` section */
+    bool require_signature;             /* refuse a plugin without a good .sig */
+    struct pipit_strlist trusted_keys;  /* public key files it may be signed by */
+};
+
 struct conf_instance {                  /* one entry of inputs: or outputs: */
     unsigned role;                      /* PIPIT_COLLECTOR or PIPIT_OUTPUT */
     const char *plugin;                 /* as written in the file */
@@ -99,7 +104,8 @@ struct agent_conf {
     struct spool_settings spool;
     struct http_settings http;
     struct command_settings commands;
-    struct opt_store *stores[7];
+    struct plugin_settings plugins;
+    struct opt_store *stores[8];
     struct conf_instance *inputs, *outputs;
     size_t ninputs, noutputs;
 };
@@ -112,7 +118,10 @@ extern const char *const settings_output_keys[];
  * Read and validate path completely: YAML, every host section and every
  * plugin instance's options (plugins are loaded to learn their options;
  * no instance is initialised). plugin_dir, when not NULL, overrides
- * agent.plugin_dir. All errors go to d. Returns the configuration (free
+ * agent.plugin_dir. The loader's signature policy is set from the plugins:
+ * section before any plugin is loaded (and stays set when the file is
+ * refused, failing closed: a refused file asking for signatures leaves
+ * them required). All errors go to d. Returns the configuration (free
  * with settings_free) or NULL.
  */
 struct agent_conf *settings_load(const char *path, const char *plugin_dir,
@@ -127,5 +136,6 @@ extern const struct pipit_option settings_wire_options[];
 extern const struct pipit_option settings_spool_options[];
 extern const struct pipit_option settings_http_options[];
 extern const struct pipit_option settings_command_options[];
+extern const struct pipit_option settings_plugin_options[];
 
 #endif

@@ -15,7 +15,7 @@ _pipit() {
     prev=${COMP_WORDS[COMP_CWORD-1]}
     COMPREPLY=()
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "check plugin-test decode run options keygen deploy version help --version --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "check plugin-test decode run options keygen deploy sign-plugin version help --version --help" -- "$cur"))
         return
     fi
     cmd=${COMP_WORDS[1]}
@@ -23,7 +23,7 @@ _pipit() {
     -c|--config) COMPREPLY=($(compgen -f -X '!*.y*ml' -- "$cur") $(compgen -d -- "$cur")); return ;;
     --plugin-dir|--state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --events) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    -k|--key-file|-o|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    -k|--key-file|-o|--out|--key|--trusted-key) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     -l|--log-level) COMPREPLY=($(compgen -W "error warn info debug trace" -- "$cur")); return ;;
     -n|--runs|-i|--interval|-t|--timeout|-m|--max-bytes|--var) return ;;
     --inventory|--key|--signing-key-file|--rollback-plan) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -35,7 +35,7 @@ _pipit() {
     plugin-test)
         if [[ $cur == -* ]]; then
             COMPREPLY=($(compgen -W "-n --runs -i --interval -t --timeout -l --log-level
-                --help" -- "$cur"))
+                --require-signature --trusted-key --help" -- "$cur"))
         else
             _pipit_plugins "$cur"
         fi ;;
@@ -49,7 +49,8 @@ _pipit() {
     run)
         if [[ $cur == -* ]]; then
             COMPREPLY=($(compgen -W "--var --dry-run --resume --state-dir --plugin-dir
-                --events -q --quiet -l --log-level --help" -- "$cur"))
+                --events -q --quiet -l --log-level --require-signature --trusted-key
+                --help" -- "$cur"))
         else
             COMPREPLY=($(compgen -f -X '!*.y*ml' -- "$cur") $(compgen -d -- "$cur"))
         fi ;;
@@ -63,6 +64,12 @@ _pipit() {
                 --id --help" -- "$cur"))
         else
             COMPREPLY=($(compgen -f -X '!*.y*ml' -- "$cur") $(compgen -d -- "$cur"))
+        fi ;;
+    sign-plugin)
+        if [[ $cur == -* ]]; then
+            COMPREPLY=($(compgen -W "-k --key --help" -- "$cur"))
+        else
+            _pipit_plugins "$cur"
         fi ;;
     esac
 }

@@ -3,7 +3,7 @@
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/e2e/daemon.sh"
 setup_e2e
-plan 11
+plan 16
 
 cat >"$T/good.yaml" <<YAML
 agent:
@@ -63,4 +63,41 @@ YAML
 ok $? "interval on an input without collect() is refused"
 grep -q 'evt.yaml:6: inputs\[0\]\.interval: the statsd input is not run on an interval' "$T/out"
 ok $? "with its line and key" || sed 's/^/#   /' "$T/out"
+
+# plugins.require_signature needs trusted keys, and each must be a public key.
+cat >"$T/sig.yaml" <<YAML
+agent:
+  state_dir: $T/state
+plugins:
+  require_signature: true
+outputs:
+  - plugin: stdout
+YAML
+"$PIPIT" check -c "$T/sig.yaml" --plugin-dir "$PIPIT_PLUGIN_DIR" >"$T/out" 2>&1
+[ $? -eq 1 ]
+ok $? "require_signature without trusted keys is refused"
+grep -q 'sig.yaml:4: plugins.trusted_keys: require_signature needs at least one' "$T/out"
+ok $? "with its line and key" || sed 's/^/#   /' "$T/out"
+echo "not a key" >"$T/bad.pub"
+cat >"$T/sig.yaml" <<YAML
+agent:
+  state_dir: $T/state
+plugins:
+  require_signature: true
+  trusted_keys: [$T/bad.pub, $T/missing.pub]
+outputs:
+  - plugin: stdout
+YAML
+"$PIPIT" check -c "$T/sig.yaml" --plugin-dir "$PIPIT_PLUGIN_DIR" >"$T/out" 2>&1
+[ $? -eq 1 ]
+ok $? "a bad trusted key file is refused"
+grep -q "sig.yaml:5: plugins.trusted_keys: $T/bad.pub: not a PEM public key" "$T/out" &&
+    grep -q "sig.yaml:5: plugins.trusted_keys: $T/missing.pub: No such file" "$T/out"
+ok $? "each named with the file, line and key" || sed 's/^/#   /' "$T/out"
+# Keys fine, plugins unsigned: refused the way pipitd would refuse them.
+"$PIPIT" keygen -o "$T/plug" >/dev/null 2>&1
+sed -i "s|trusted_keys: .*|trusted_keys: [$T/plug.pub]|" "$T/sig.yaml"
+"$PIPIT" check -c "$T/sig.yaml" --plugin-dir "$PIPIT_PLUGIN_DIR" >"$T/out" 2>&1
+[ $? -eq 1 ] && grep -q 'outputs\[0\].*out_stdout.so: no signature file' "$T/out"
+ok $? "an unsigned plugin is refused by pipit check" || sed 's/^/#   /' "$T/out"
 done_testing

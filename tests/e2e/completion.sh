@@ -2,7 +2,7 @@
 # completion.sh: the bash completion offers every command, and every long option each command's --help names.
 . "$top_srcdir/tests/lib.sh"
 tmpdir
-plan 10
+plan 11
 . "$top_srcdir/contrib/completion/pipit.bash"
 
 # complete WORDS...: the completions of the last word of the line.
@@ -21,7 +21,7 @@ missing=$(comm -23 <(echo "$want") <(echo "$got"))
 [ -n "$want" ] && [ -z "$missing" ]
 ok $? "every command is offered${missing:+ (missing: $missing)}"
 
-for cmd in check plugin-test decode run options keygen deploy; do
+for cmd in check plugin-test decode run options keygen deploy sign-plugin; do
     want=$("$PIPIT" "$cmd" --help 2>&1 | grep -o -- '--[a-z-]*' | sort -u)
     got=$(complete_line pipit "$cmd" "--" | sort -u)
     missing=$(comm -23 <(echo "$want") <(echo "$got"))
