@@ -124,8 +124,11 @@ static enum command_reason verify_checked(const void *msg, size_t len, nonce_jou
         check_accepted(&c);
         if (j && !nonce_journal_seen(j, c.nonce))
             abort();                    /* accepted means recorded */
-    } else if (c.id || c.plan || c.target || c.vars.count) {
-        abort();                        /* a refusal hands back nothing */
+    } else if (c.plan || c.target || c.vars.count) {
+        abort();                        /* a refusal hands back nothing ... */
+    } else if (c.id && r != COMMAND_NOT_YET_VALID && r != COMMAND_EXPIRED &&
+               r != COMMAND_REPLAYED && r != COMMAND_JOURNAL_FAILED) {
+        abort();                        /* ... but the id of a command for this agent */
     }
     command_free(&c);
     return r;
