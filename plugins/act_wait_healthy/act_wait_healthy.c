@@ -238,8 +238,11 @@ static int wh_act(pipit_instance *ins, void *data)
             rc = PIPIT_ETIMEDOUT;
             break;
         }
-        if (deadline != INT64_MAX && deadline - now < probe)
+        bool cut = false;                   /* the probe ends at the deadline */
+        if (deadline != INT64_MAX && deadline - now < probe) {
             probe = deadline - now;
+            cut = true;
+        }
         attempts++;
         if (wh_probe(ctx, probe, why, sizeof why)) {
             if (++run >= ctx->successes) {
@@ -254,7 +257,9 @@ static int wh_act(pipit_instance *ins, void *data)
                 break;
             }
             run = 0;
-            snprintf(last, sizeof last, "%s", why);
+            /* a probe stopped by the deadline says less than the failure before it */
+            if (!(cut && *last && actcurl_now_ms() >= deadline))
+                snprintf(last, sizeof last, "%s", why);
             api->log(ins, PIPIT_LOG_DEBUG, "attempt %lld: %s", attempts, why);
         }
         int64_t pause = ctx->interval_ms;
