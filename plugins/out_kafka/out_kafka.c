@@ -681,4 +681,5 @@ PIPIT_PLUGIN_DEFINE(
     .name = "kafka", .version = "1.0.0", .kinds = PIPIT_OUTPUT,
     .description = "Batches as wire messages to Kafka (idempotent producer, acks=all)",
     .ctx_size = sizeof(struct kafka_ctx), .options = kafka_options,
-    .load = kafka_load, .init = kafka_init, .flush = kafka_flush, .fini = kafka_fini);
+    .load = kafka_load, .init = kafka_init, .flush = kafka_flush, .fini = kafka_fini,
+    .flags = PIPIT_FLUSH_WIRE_ONLY);
