@@ -81,7 +81,7 @@ static const struct pipit_option kafka_options[] = {
     PIPIT_OPT_INT("queue_max_messages", "1000", 1, 10000000, struct kafka_ctx,
                   queue_max_messages,
                   "Batches librdkafka may hold at once; more wait in the spool"),
-    PIPIT_OPT_SIZE("queue_max_bytes", "16MiB", 1048576, 2147483648LL, struct kafka_ctx,
+    PIPIT_OPT_SIZE("queue_max_bytes", "1MiB", 1048576, 2147483648LL, struct kafka_ctx,
                    queue_max_bytes,
                    "Bytes librdkafka may hold at once; more wait in the spool"),
     PIPIT_OPT_MAP("rdkafka", struct kafka_ctx, rdkafka,
