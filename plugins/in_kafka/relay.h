@@ -28,4 +28,9 @@ typedef int (*relay_emit_cb)(void *arg, const struct pipit_record *rec);
 int relay_parse(const char *line, size_t len, int kind, const char *agent, uint64_t seq,
                 uint32_t index, relay_emit_cb emit, void *arg);
 
+/* The same through jansson for any JSON text: what relay_parse() falls back
+ * to for a line not in the form record_encode_json() writes. */
+int relay_parse_json(const char *line, size_t len, int kind, const char *agent,
+                     uint64_t seq, uint32_t index, relay_emit_cb emit, void *arg);
+
 #endif

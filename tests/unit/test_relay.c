@@ -63,13 +63,84 @@ static void refused(struct seen *s, const char *line, int kind, const char *what
         diag("  status %d, %d emits", r, s->calls);
 }
 
+/*
+ * relay_parse() reads the encoder's own lines without jansson: it must come
+ * to the status and record relay_parse_json() comes to, for lines in that
+ * form and for near misses (each line is tried as every kind).
+ */
+static void same_as_jansson(void)
+{
+    static const char *const lines[] = {
+        HEAD("metric") ",\"name\":\"m\",\"type\":\"gauge\",\"value\":-0.5e-3,\"labels\":{}}",
+        HEAD("metric") ",\"name\":\"m\",\"type\":\"gauge\",\"value\":\"NaN\",\"labels\":{}}",
+        HEAD("metric") ",\"name\":\"m\",\"type\":\"counter\",\"value\":9007199254740993,"
+            "\"labels\":{\"a\":\"\\\"q\\\\ \\/ \\t\",\"b\":\"\"}}",
+        HEAD("metric") ",\"name\":\"m\",\"type\":\"gauge\",\"value\":1e999,\"labels\":{}}",
+        HEAD("metric") ",\"name\":\"m\",\"type\":\"gauge\",\"value\":1e-999,\"labels\":{}}",
+        HEAD("metric") ",\"name\":\"m\",\"type\":\"gauge\",\"value\":99999999999999999999,"
+            "\"labels\":{}}",
+        HEAD("metric") ORIGIN ",\"name\":\"h\",\"type\":\"histogram\",\"buckets\":"
+            "[{\"le\":0.1,\"count\":3},{\"le\":\"+Inf\",\"count\":6}],\"sum\":2.5,"
+            "\"count\":6,\"labels\":{}}",
+        HEAD("metric") ",\"name\":\"h\",\"type\":\"histogram\",\"buckets\":[],\"sum\":0,"
+            "\"count\":-1,\"labels\":{}}",
+        HEAD("metric") ",\"name\":\"m\",\"type\":\"summary\",\"value\":1,\"labels\":{}}",
+        HEAD("log") ",\"level\":\"trace\",\"message\":\"a \\\"b\\\"\\n\\r\\b\\f\","
+            "\"source\":\"/x\",\"offset\":0,\"labels\":{\"k\":\"v\"}}",
+        HEAD("log") ",\"level\":\"info\",\"message\":\"caf\xc3\xa9 \\u00e9\",\"labels\":{}}",
+        HEAD("log") ",\"level\":\"info\",\"message\":\"m\",\"source\":\"/x\",\"offset\":-1,"
+            "\"labels\":{}}",
+        HEAD("log") ",\"level\":\"loud\",\"message\":\"m\",\"labels\":{}}",
+        HEAD("cost") ",\"amount\":0.0416,\"amount_micros\":41600,\"currency\":\"EUR\","
+            "\"resource\":\"vm\",\"period_start\":1,\"period_end\":2,\"labels\":{}}",
+        HEAD("event") ",\"name\":\"e\",\"status\":\"ok\",\"labels\":{}}",
+        HEAD("event") ",\"name\":\"e\",\"status\":\"ok\",\"message\":\"x\","
+            "\"labels\":{\"a\":\"1\",\"a\":\"2\"}}",
+        HEAD("event") ",\"origin\":{\"agent\":\"" AGENT "\",\"seq\":1,\"index\":4294967296},"
+            "\"name\":\"e\",\"status\":\"ok\",\"labels\":{}}",
+        HEAD("event") ",\"name\":\"e\",\"status\":\"ok\",\"labels\":{}} ",
+        "{\"kind\":\"event\",\"time\":0,\"host\":\"h\",\"instance\":\"i\",\"name\":\"e\","
+            "\"status\":\"ok\",\"labels\":{}}",
+        "{\"kind\":\"event\",\"time\":1.5,\"host\":\"h\",\"instance\":\"i\",\"name\":\"e\","
+            "\"status\":\"ok\",\"labels\":{}}",
+        "{\"kind\":\"event\",\"time\":1,\"host\":\"\",\"instance\":\"i\",\"name\":\"e\","
+            "\"status\":\"ok\",\"labels\":{}}",
+    };
+    struct seen a = { .status = PIPIT_OK, .line = BUF_INIT }, b = a;
+    size_t cases = 0, differ = 0;
+
+    b.line = (struct buf)BUF_INIT;
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        for (int kind = PIPIT_METRIC; kind <= PIPIT_EVENT; kind++) {
+            size_t n = strlen(lines[i]);
+            a.calls = b.calls = 0;
+            buf_reset(&a.line);
+            buf_reset(&b.line);
+            int ra = relay_parse(lines[i], n, kind, AGENT, 5, 2, seen_emit, &a);
+            int rb = relay_parse_json(lines[i], n, kind, AGENT, 5, 2, seen_emit, &b);
+            cases++;
+            if (ra != rb || a.calls != b.calls || a.line.len != b.line.len ||
+                (a.line.len && memcmp(a.line.data, b.line.data, a.line.len) != 0)) {
+                differ++;
+                diag("  line %zu as kind %d: %d %.*s against jansson's %d %.*s", i, kind, ra,
+                     (int)a.line.len, a.line.data ? a.line.data : "", rb,
+                     (int)b.line.len, b.line.data ? b.line.data : "");
+            }
+        }
+    }
+    ok(differ == 0, "%zu lines and kinds: the encoder's form is read as jansson reads it "
+       "(%zu differ)", cases, differ);
+    buf_free(&a.line);
+    buf_free(&b.line);
+}
+
 int main(void)
 {
     struct seen s = { .status = PIPIT_OK, .line = BUF_INIT };
     const char *metric = HEAD("metric") ",\"name\":\"cpu.time_seconds\",\"type\":\"counter\","
                          "\"value\":64.23,\"labels\":{\"cpu\":\"total\",\"state\":\"user\"}}";
 
-    plan(33);
+    plan(34);
 
     relays_to(&s, metric, PIPIT_METRIC,
               HEAD("metric") ORIGIN ",\"name\":\"cpu.time_seconds\",\"type\":\"counter\","
@@ -177,6 +248,7 @@ int main(void)
               HEAD("log") ORIGIN ",\"level\":\"info\",\"message\":\"m\",\"source\":\"f\","
               "\"offset\":0,\"labels\":{}}", "a log without an offset, at offset 0");
 
+    same_as_jansson();
     buf_free(&s.line);
     return done_testing();
 }
