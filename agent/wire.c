@@ -1,6 +1,8 @@
 /* wire.c: the batch wire format, version 1 (docs/wire-format.md): encode, verify, decode. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <openssl/crypto.h>
@@ -108,6 +110,56 @@ static size_t count_lines(const char *p, size_t len)
     return n;
 }
 
+/*
+ * Each thread that encodes keeps its compressors: making one costs about a
+ * tenth of compressing a batch (zstd's context more). They are freed when
+ * the thread ends.
+ */
+struct compressors {
+    struct libdeflate_compressor *deflate;
+    int deflate_level;
+#ifdef HAVE_ZSTD
+    ZSTD_CCtx *zstd;
+#endif
+};
+
+static pthread_key_t compressors_key;
+static pthread_once_t compressors_once = PTHREAD_ONCE_INIT;
+static bool compressors_keyed;
+
+static void compressors_free(void *p)
+{
+    struct compressors *c = p;
+
+    libdeflate_free_compressor(c->deflate);
+#ifdef HAVE_ZSTD
+    ZSTD_freeCCtx(c->zstd);
+#endif
+    free(c);
+}
+
+static void compressors_make_key(void)
+{
+    compressors_keyed = pthread_key_create(&compressors_key, compressors_free) == 0;
+}
+
+/* This thread's compressors, or NULL when out of memory. */
+static struct compressors *compressors(void)
+{
+    struct compressors *c;
+
+    pthread_once(&compressors_once, compressors_make_key);
+    if (!compressors_keyed)
+        return NULL;
+    c = pthread_getspecific(compressors_key);
+    if (!c && (c = calloc(1, sizeof *c)) != NULL &&
+        pthread_setspecific(compressors_key, c) != 0) {
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
 /* Compress payload into dst (room for cap bytes); *dst_len gets the size. */
 static int compress_payload(int codec, int level, const char *payload, size_t len,
                             uint8_t *dst, size_t cap, size_t *dst_len)
@@ -122,11 +174,17 @@ static int compress_payload(int codec, int level, const char *payload, size_t le
         /* libdeflate writes the same zlib format as zlib's compress2() in
          * about 60 % of its CPU time (docs/performance.md); level 0 is the
          * codec's default, zlib's 6. */
-        struct libdeflate_compressor *c = libdeflate_alloc_compressor(level ? level : 6);
+        struct compressors *c = compressors();
+        int want = level ? level : 6;
         if (!c)
             return PIPIT_ENOMEM;
-        size_t n = libdeflate_zlib_compress(c, payload, len, dst, cap);
-        libdeflate_free_compressor(c);
+        if (!c->deflate || c->deflate_level != want) {
+            libdeflate_free_compressor(c->deflate);
+            c->deflate_level = want;
+            if (!(c->deflate = libdeflate_alloc_compressor(want)))
+                return PIPIT_ENOMEM;
+        }
+        size_t n = libdeflate_zlib_compress(c->deflate, payload, len, dst, cap);
         if (n == 0)                     /* dst holds the bound: cannot happen */
             return PIPIT_EINVAL;
         *dst_len = n;
@@ -134,7 +192,11 @@ static int compress_payload(int codec, int level, const char *payload, size_t le
     }
 #ifdef HAVE_ZSTD
     case WIRE_CODEC_ZSTD: {
-        size_t n = ZSTD_compress(dst, cap, payload, len, level ? level : ZSTD_CLEVEL_DEFAULT);
+        struct compressors *c = compressors();
+        if (!c || (!c->zstd && !(c->zstd = ZSTD_createCCtx())))
+            return PIPIT_ENOMEM;
+        size_t n = ZSTD_compressCCtx(c->zstd, dst, cap, payload, len,
+                                     level ? level : ZSTD_CLEVEL_DEFAULT);
         if (ZSTD_isError(n))            /* dst holds the bound: only memory can fail */
             return PIPIT_ENOMEM;
         *dst_len = n;
