@@ -8,6 +8,8 @@
 #include <jansson.h>
 #include "buf.h"                        /* agent/buf.h, from libpipitwire */
 
+struct record_line;                     /* agent/record_line.h */
+
 /* Longest series key (name, host, instance and canonical labels together)
  * a store accepts: PostgreSQL's unique index refuses entries over ~2.7 KB,
  * and both stores must accept the same records. */
@@ -83,6 +85,7 @@ struct store_rec {
     const char *status;
 
     struct buf lbuf, bbuf;              /* storage of labels and buckets */
+    struct record_line *line;           /* a line read without jansson */
 };
 
 /*
@@ -95,6 +98,11 @@ struct store_rec {
 int store_rec_parse(struct store_rec *r, const char *line, size_t len,
                     const char *agent, int64_t seq, int64_t idx,
                     char *err, size_t errlen);
+/* The same through jansson alone: what store_rec_parse() falls back to for
+ * a line not in the encoder's own form. */
+int store_rec_parse_json(struct store_rec *r, const char *line, size_t len,
+                         const char *agent, int64_t seq, int64_t idx,
+                         char *err, size_t errlen);
 void store_rec_free(struct store_rec *r);
 
 /* Name of a record kind ("metric", ...), or "unknown". */

@@ -1,4 +1,4 @@
-/* fuzz_store_record.c: libFuzzer target for the stores' record-line parser (store_next_line, store_rec_parse). */
+/* fuzz_store_record.c: libFuzzer target for the stores' record-line parser (store_next_line, store_rec_parse, checked against its jansson reader). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -84,16 +84,60 @@ static void fuzz_check(const struct store_rec *r, int64_t idx)
     }
 }
 
-/* Parse one line into r (reused across calls, as the stores do). */
-static void fuzz_parse(struct store_rec *r, const char *line, size_t len, int64_t idx)
+static bool same_str(const char *a, const char *b)
 {
-    char err[256];
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
 
-    err[0] = '\0';
-    if (store_rec_parse(r, line, len, FUZZ_AGENT, FUZZ_SEQ, idx, err, sizeof err) == 0)
+static bool same_num(double a, double b)
+{
+    return memcmp(&a, &b, sizeof a) == 0 || (a != a && b != b);
+}
+
+/* The two readers agree on everything a store takes from a record. */
+static void fuzz_same(const struct store_rec *a, const struct store_rec *b)
+{
+    if (a->kind != b->kind || a->time != b->time || !same_str(a->host, b->host) ||
+        !same_str(a->instance, b->instance) || !same_str(a->agent, b->agent) ||
+        a->seq != b->seq || a->idx != b->idx || a->relayed != b->relayed ||
+        a->labels_len != b->labels_len || memcmp(a->labels, b->labels, a->labels_len) != 0 ||
+        !same_str(a->name, b->name) || !same_str(a->type, b->type) ||
+        a->has_value != b->has_value || !same_num(a->value, b->value) ||
+        a->buckets_len != b->buckets_len ||
+        (a->buckets_len && memcmp(a->buckets, b->buckets, a->buckets_len) != 0) ||
+        !same_num(a->sum, b->sum) || a->count != b->count || !same_str(a->level, b->level) ||
+        !same_str(a->message, b->message) || !same_str(a->source, b->source) ||
+        a->has_offset != b->has_offset || a->offset != b->offset ||
+        !same_num(a->amount, b->amount) || a->amount_micros != b->amount_micros ||
+        !same_str(a->currency, b->currency) || !same_str(a->resource, b->resource) ||
+        a->period_start != b->period_start || a->period_end != b->period_end ||
+        !same_str(a->status, b->status))
+        abort();
+}
+
+/*
+ * Parse one line into r (reused across calls, as the stores do), and into
+ * ref through jansson alone: store_rec_parse() reads the encoder's own
+ * lines without jansson, and must come to the same record, or to the same
+ * refusal for the same reason.
+ */
+static void fuzz_parse(struct store_rec *r, struct store_rec *ref, const char *line,
+                       size_t len, int64_t idx)
+{
+    char err[256], referr[256];
+
+    err[0] = referr[0] = '\0';
+    int got = store_rec_parse(r, line, len, FUZZ_AGENT, FUZZ_SEQ, idx, err, sizeof err);
+    int want = store_rec_parse_json(ref, line, len, FUZZ_AGENT, FUZZ_SEQ, idx, referr,
+                                    sizeof referr);
+    if (got != want || strcmp(err, referr) != 0)
+        abort();                        /* the two readers disagree */
+    if (got == 0) {
         fuzz_check(r, idx);
-    else if (!err[0])
+        fuzz_same(r, ref);
+    } else if (!err[0]) {
         abort();                        /* every refusal says why */
+    }
 }
 
 /*
@@ -104,17 +148,18 @@ static void fuzz_parse(struct store_rec *r, const char *line, size_t len, int64_
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *payload = (const char *)data, *line;
-    struct store_rec r = { 0 };
+    struct store_rec r = { 0 }, ref = { 0 };
     size_t pos = 0, len, lines = 0;
 
     while (store_next_line(payload, size, &pos, &line, &len)) {
         if (line < payload || len > size || line + len > payload + size || pos > size)
             abort();
-        fuzz_parse(&r, line, len, (int64_t)lines++);
+        fuzz_parse(&r, &ref, line, len, (int64_t)lines++);
     }
     if (pos != size && size)
         abort();                        /* the walk covers the payload */
-    fuzz_parse(&r, payload, size, 0);
+    fuzz_parse(&r, &ref, payload, size, 0);
     store_rec_free(&r);
+    store_rec_free(&ref);
     return 0;
 }
