@@ -11,6 +11,9 @@
 #include <openssl/evp.h>
 #include <pipit/plugin.h>
 #include "actcurl.h"
+#include "pathbound.h"
+
+#define FETCH_MAX_URL 65536             /* bytes of url */
 
 static const struct pipit_api *api;     /* borrowed from the host */
 
@@ -25,10 +28,12 @@ struct fetch_ctx {
     const char *tls_cert_file;
     const char *tls_key_file;
     bool tls_insecure;
+    struct pipit_strlist allowed_dirs;  /* option: where dest may lead, empty: anywhere */
     mode_t perm;                        /* mode parsed */
     char want[65];                      /* sha256 in lower case */
-    char dir[PATH_MAX];                 /* the directory of dest */
-    char base[NAME_MAX + 1];            /* the last part of dest */
+    char path[PATH_MAX];                /* dest, resolved by act when allowed_dirs is set */
+    char dir[PATH_MAX];                 /* the directory of path */
+    char base[NAME_MAX + 1];            /* the last part of path */
 };
 
 /* One download in progress: the sink of the transfer. */
@@ -62,6 +67,9 @@ static const struct pipit_option fetch_options[] = {
                      "PEM private key of tls_cert_file"),
     PIPIT_OPT_BOOL("tls_insecure_skip_verify", "false", struct fetch_ctx, tls_insecure,
                    "Accept any certificate and host name (the digest is still checked)"),
+    PIPIT_OPT_LIST("allowed_dirs", struct fetch_ctx, allowed_dirs,
+                   "Absolute directories dest must lead into once .. and the symlinks of "
+                   "its directory are resolved (unset: anywhere the daemon may write)"),
     PIPIT_OPT_END
 };
 
@@ -71,13 +79,38 @@ static int fetch_load(const struct pipit_api *host)
     return actcurl_global_init();
 }
 
+/* Set path, dir and base from p (not ctx->path); -1 when p is not the path
+ * of a file or too long. */
+static int fetch_split(struct fetch_ctx *ctx, const char *p)
+{
+    const char *slash = strrchr(p, '/'), *base = slash ? slash + 1 : p;
+
+    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
+        strlen(base) > NAME_MAX - 16 || strlen(p) >= sizeof ctx->path)
+        return -1;
+    snprintf(ctx->path, sizeof ctx->path, "%s", p);
+    snprintf(ctx->base, sizeof ctx->base, "%s", base);
+    if (!slash)
+        snprintf(ctx->dir, sizeof ctx->dir, ".");
+    else if (slash == p)
+        snprintf(ctx->dir, sizeof ctx->dir, "/");
+    else
+        snprintf(ctx->dir, sizeof ctx->dir, "%.*s", (int)(slash - p), p);
+    return 0;
+}
+
 static int fetch_init(pipit_instance *ins, void *data)
 {
     struct fetch_ctx *ctx = data;
-    const char *slash;
+    char why[256];
     char *end;
     long m;
 
+    if (strlen(ctx->url) > FETCH_MAX_URL) {
+        api->log(ins, PIPIT_LOG_ERROR, "url: %zu bytes, longer than %d", strlen(ctx->url),
+                 FETCH_MAX_URL);
+        return PIPIT_ECONFIG;
+    }
     if (strncmp(ctx->url, "http://", 7) != 0 && strncmp(ctx->url, "https://", 8) != 0 &&
         strncmp(ctx->url, "file://", 7) != 0) {
         api->log(ins, PIPIT_LOG_ERROR, "url \"%s\": expected an http://, https:// or "
@@ -95,26 +128,25 @@ static int fetch_init(pipit_instance *ins, void *data)
     errno = 0;
     m = strtol(ctx->mode, &end, 8);
     if (!*ctx->mode || *end || errno || m < 0 || m > 07777) {
-        api->log(ins, PIPIT_LOG_ERROR, "mode \"%s\": expected octal permissions such "
+        api->log(ins, PIPIT_LOG_ERROR, "mode \"%.32s\": expected octal permissions such "
                  "as 0644", ctx->mode);
         return PIPIT_ECONFIG;
     }
     ctx->perm = (mode_t)m;
-    slash = strrchr(ctx->dest, '/');
-    const char *base = slash ? slash + 1 : ctx->dest;
-    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
-        strlen(base) > NAME_MAX - 16 || strlen(ctx->dest) >= sizeof ctx->dir) {
+    if (strlen(ctx->dest) >= sizeof ctx->path) {
+        api->log(ins, PIPIT_LOG_ERROR, "dest: %zu bytes, longer than a path may be (%zu)",
+                 strlen(ctx->dest), sizeof ctx->path - 1);
+        return PIPIT_ECONFIG;
+    }
+    if (fetch_split(ctx, ctx->dest) != 0) {
         api->log(ins, PIPIT_LOG_ERROR, "dest \"%s\": expected the path of a file",
                  ctx->dest);
         return PIPIT_ECONFIG;
     }
-    snprintf(ctx->base, sizeof ctx->base, "%s", base);
-    if (!slash)
-        snprintf(ctx->dir, sizeof ctx->dir, ".");
-    else if (slash == ctx->dest)
-        snprintf(ctx->dir, sizeof ctx->dir, "/");
-    else
-        snprintf(ctx->dir, sizeof ctx->dir, "%.*s", (int)(slash - ctx->dest), ctx->dest);
+    if (pathbound_check_dirs(&ctx->allowed_dirs, why, sizeof why)) {
+        api->log(ins, PIPIT_LOG_ERROR, "%s", why);
+        return PIPIT_ECONFIG;
+    }
     if (!ctx->tls_cert_file != !ctx->tls_key_file) {
         api->log(ins, PIPIT_LOG_ERROR, "tls_cert_file and tls_key_file go together");
         return PIPIT_ECONFIG;
@@ -271,12 +303,27 @@ static int fetch_act(pipit_instance *ins, void *data)
     struct actcurl_result r = { .body = NULL };
     int rc;
 
-    rc = fetch_digest_file(ins, ctx->dest, have, &bytes);
+    if (ctx->allowed_dirs.count) {
+        char real[PATH_MAX], why[3 * PATH_MAX];
+
+        rc = pathbound_check(&ctx->allowed_dirs, "dest", ctx->dest, NULL, false, real,
+                             sizeof real, why, sizeof why);
+        if (rc != PIPIT_OK) {
+            api->log(ins, PIPIT_LOG_ERROR, "%s", why);
+            return rc;
+        }
+        if (fetch_split(ctx, real) != 0) {
+            api->log(ins, PIPIT_LOG_ERROR, "dest \"%s\" leads to %s: too long", ctx->dest,
+                     real);
+            return PIPIT_EINVAL;
+        }
+    }
+    rc = fetch_digest_file(ins, ctx->path, have, &bytes);
     if (rc < 0)
         return rc;
     if (rc == 1 && strcmp(have, ctx->want) == 0) {
-        if (chmod(ctx->dest, ctx->perm) != 0) {
-            api->log(ins, PIPIT_LOG_ERROR, "cannot chmod %s: %s", ctx->dest, strerror(errno));
+        if (chmod(ctx->path, ctx->perm) != 0) {
+            api->log(ins, PIPIT_LOG_ERROR, "cannot chmod %s: %s", ctx->path, strerror(errno));
             return PIPIT_EIO;
         }
         api->log(ins, PIPIT_LOG_INFO, "%s already has sha256 %s: not downloaded",
@@ -325,8 +372,8 @@ static int fetch_act(pipit_instance *ins, void *data)
     }
     close(x.fd);
     x.fd = -1;
-    if (rename(tmp, ctx->dest) != 0) {
-        api->log(ins, PIPIT_LOG_ERROR, "cannot rename %s to %s: %s", tmp, ctx->dest,
+    if (rename(tmp, ctx->path) != 0) {
+        api->log(ins, PIPIT_LOG_ERROR, "cannot rename %s to %s: %s", tmp, ctx->path,
                  strerror(errno));
         rc = PIPIT_EIO;
         goto fail;

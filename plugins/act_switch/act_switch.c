@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <pipit/plugin.h>
+#include "pathbound.h"
 
 static const struct pipit_api *api;     /* borrowed from the host */
 
@@ -17,8 +18,10 @@ struct switch_ctx {
     const char *link;                   /* option: the symlink */
     const char *target;                 /* option: "" removes the link */
     bool allow_missing;                 /* option: target need not exist */
-    char dir[PATH_MAX];                 /* the directory of link */
-    char base[NAME_MAX + 1];            /* the last part of link */
+    struct pipit_strlist allowed_dirs;  /* option: where link and target may lead */
+    char path[PATH_MAX];                /* link, resolved by act when allowed_dirs is set */
+    char dir[PATH_MAX];                 /* the directory of path */
+    char base[NAME_MAX + 1];            /* the last part of path */
 };
 
 static const struct pipit_option switch_options[] = {
@@ -29,6 +32,9 @@ static const struct pipit_option switch_options[] = {
                          "when relative); \"\" removes link"),
     PIPIT_OPT_BOOL("allow_missing", "false", struct switch_ctx, allow_missing,
                    "Point link at a target that does not exist (yet)"),
+    PIPIT_OPT_LIST("allowed_dirs", struct switch_ctx, allowed_dirs,
+                   "Absolute directories link and target must lead into once .. and "
+                   "symlinks are resolved (unset: anywhere the daemon may write)"),
     PIPIT_OPT_END
 };
 
@@ -38,30 +44,79 @@ static int switch_load(const struct pipit_api *host)
     return PIPIT_OK;
 }
 
+/* Set path, dir and base from p (not ctx->path); -1 when p is not the path
+ * of a symlink or too long. */
+static int switch_split(struct switch_ctx *ctx, const char *p)
+{
+    const char *slash = strrchr(p, '/'), *base = slash ? slash + 1 : p;
+
+    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
+        strlen(base) > NAME_MAX - 16 || strlen(p) >= sizeof ctx->path)
+        return -1;
+    snprintf(ctx->path, sizeof ctx->path, "%s", p);
+    snprintf(ctx->base, sizeof ctx->base, "%s", base);
+    if (!slash)
+        snprintf(ctx->dir, sizeof ctx->dir, ".");
+    else if (slash == p)
+        snprintf(ctx->dir, sizeof ctx->dir, "/");
+    else
+        snprintf(ctx->dir, sizeof ctx->dir, "%.*s", (int)(slash - p), p);
+    return 0;
+}
+
 static int switch_init(pipit_instance *ins, void *data)
 {
     struct switch_ctx *ctx = data;
-    const char *slash = strrchr(ctx->link, '/');
-    const char *base = slash ? slash + 1 : ctx->link;
+    char why[256];
 
-    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
-        strlen(base) > NAME_MAX - 16 || strlen(ctx->link) >= sizeof ctx->dir) {
+    if (strlen(ctx->link) >= sizeof ctx->path) {
+        api->log(ins, PIPIT_LOG_ERROR, "link: %zu bytes, longer than a path may be (%zu)",
+                 strlen(ctx->link), sizeof ctx->path - 1);
+        return PIPIT_ECONFIG;
+    }
+    if (switch_split(ctx, ctx->link) != 0) {
         api->log(ins, PIPIT_LOG_ERROR, "link \"%s\": expected the path of a symlink",
                  ctx->link);
         return PIPIT_ECONFIG;
     }
     if (strlen(ctx->target) >= PATH_MAX) {
-        api->log(ins, PIPIT_LOG_ERROR, "target is longer than %d bytes", PATH_MAX - 1);
+        api->log(ins, PIPIT_LOG_ERROR, "target: %zu bytes, longer than a path may be (%d)",
+                 strlen(ctx->target), PATH_MAX - 1);
         return PIPIT_ECONFIG;
     }
-    snprintf(ctx->base, sizeof ctx->base, "%s", base);
-    if (!slash)
-        snprintf(ctx->dir, sizeof ctx->dir, ".");
-    else if (slash == ctx->link)
-        snprintf(ctx->dir, sizeof ctx->dir, "/");
-    else
-        snprintf(ctx->dir, sizeof ctx->dir, "%.*s", (int)(slash - ctx->link), ctx->link);
+    if (pathbound_check_dirs(&ctx->allowed_dirs, why, sizeof why)) {
+        api->log(ins, PIPIT_LOG_ERROR, "%s", why);
+        return PIPIT_ECONFIG;
+    }
     return PIPIT_OK;
+}
+
+/*
+ * With allowed_dirs set: link must lead into one of them (its directory's
+ * symlinks and .. resolved, the link itself not followed) and so must a
+ * target (resolved from the link's real directory, following what exists).
+ * From then on the resolved link is what is touched. Returns PIPIT_OK or
+ * the refusal (logged).
+ */
+static int switch_bound(pipit_instance *ins, struct switch_ctx *ctx)
+{
+    char real[PATH_MAX], why[3 * PATH_MAX];
+    int rc;
+
+    if (!ctx->allowed_dirs.count)
+        return PIPIT_OK;
+    rc = pathbound_check(&ctx->allowed_dirs, "link", ctx->link, NULL, false, real,
+                         sizeof real, why, sizeof why);
+    if (rc == PIPIT_OK && switch_split(ctx, real) != 0) {
+        snprintf(why, sizeof why, "link \"%s\" leads to %s: too long", ctx->link, real);
+        rc = PIPIT_EINVAL;
+    }
+    if (rc == PIPIT_OK && *ctx->target)
+        rc = pathbound_check(&ctx->allowed_dirs, "target", ctx->target, ctx->dir, true,
+                             real, sizeof real, why, sizeof why);
+    if (rc != PIPIT_OK)
+        api->log(ins, PIPIT_LOG_ERROR, "%s", why);
+    return rc;
 }
 
 /* fsync the directory so that the rename or unlink in it is durable. */
@@ -108,8 +163,8 @@ static int switch_flip(pipit_instance *ins, struct switch_ctx *ctx)
         api->log(ins, PIPIT_LOG_ERROR, "cannot find a free temporary name in %s", ctx->dir);
         return PIPIT_EIO;
     }
-    if (rename(tmp, ctx->link) != 0) {
-        api->log(ins, PIPIT_LOG_ERROR, "cannot rename %s over %s: %s", tmp, ctx->link,
+    if (rename(tmp, ctx->path) != 0) {
+        api->log(ins, PIPIT_LOG_ERROR, "cannot rename %s over %s: %s", tmp, ctx->path,
                  strerror(errno));
         unlink(tmp);
         return PIPIT_EIO;
@@ -136,39 +191,41 @@ static int switch_act(pipit_instance *ins, void *data)
         api->log(ins, PIPIT_LOG_ERROR, "the step's deadline passed before the switch");
         return PIPIT_ETIMEDOUT;
     }
-    if (lstat(ctx->link, &st) == 0) {
+    if ((rc = switch_bound(ins, ctx)) != PIPIT_OK)
+        return rc;
+    if (lstat(ctx->path, &st) == 0) {
         if (!S_ISLNK(st.st_mode)) {
             api->log(ins, PIPIT_LOG_ERROR, "%s exists and is not a symlink: refusing to "
-                     "replace it", ctx->link);
+                     "replace it", ctx->path);
             return PIPIT_EINVAL;
         }
-        ssize_t n = readlink(ctx->link, previous, sizeof previous - 1);
+        ssize_t n = readlink(ctx->path, previous, sizeof previous - 1);
         if (n < 0) {
-            api->log(ins, PIPIT_LOG_ERROR, "cannot read the symlink %s: %s", ctx->link,
+            api->log(ins, PIPIT_LOG_ERROR, "cannot read the symlink %s: %s", ctx->path,
                      strerror(errno));
             return PIPIT_EIO;
         }
         previous[n] = '\0';
     } else if (errno != ENOENT) {
-        api->log(ins, PIPIT_LOG_ERROR, "cannot stat %s: %s", ctx->link, strerror(errno));
+        api->log(ins, PIPIT_LOG_ERROR, "cannot stat %s: %s", ctx->path, strerror(errno));
         return PIPIT_EIO;
     }
     api->set_result(ins, "previous", previous);
 
     if (!*ctx->target) {
         if (!*previous) {
-            api->log(ins, PIPIT_LOG_INFO, "%s: no link to remove", ctx->link);
+            api->log(ins, PIPIT_LOG_INFO, "%s: no link to remove", ctx->path);
             api->set_result(ins, "changed", "false");
             return PIPIT_OK;
         }
-        if (unlink(ctx->link) != 0) {
-            api->log(ins, PIPIT_LOG_ERROR, "cannot remove %s: %s", ctx->link,
+        if (unlink(ctx->path) != 0) {
+            api->log(ins, PIPIT_LOG_ERROR, "cannot remove %s: %s", ctx->path,
                      strerror(errno));
             return PIPIT_EIO;
         }
         rc = switch_sync_dir(ins, ctx->dir);
         if (rc == PIPIT_OK) {
-            api->log(ins, PIPIT_LOG_INFO, "%s removed (it pointed to %s)", ctx->link,
+            api->log(ins, PIPIT_LOG_INFO, "%s removed (it pointed to %s)", ctx->path,
                      previous);
             api->set_result(ins, "changed", "true");
         }
