@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <pipit/plugin.h>
 #include "actcurl.h"
+#include "httploop.h"
 #include "pathbound.h"
 
 #define FETCH_MAX_URL 65536             /* bytes of url */
@@ -102,7 +103,8 @@ static int fetch_split(struct fetch_ctx *ctx, const char *p)
 static int fetch_init(pipit_instance *ins, void *data)
 {
     struct fetch_ctx *ctx = data;
-    char why[256];
+    const char *err;
+    char why[4400];
     char *end;
     long m;
 
@@ -147,8 +149,9 @@ static int fetch_init(pipit_instance *ins, void *data)
         api->log(ins, PIPIT_LOG_ERROR, "%s", why);
         return PIPIT_ECONFIG;
     }
-    if (!ctx->tls_cert_file != !ctx->tls_key_file) {
-        api->log(ins, PIPIT_LOG_ERROR, "tls_cert_file and tls_key_file go together");
+    if ((err = httploop_check_tls_files(ctx->tls_ca_file, ctx->tls_cert_file,
+                                        ctx->tls_key_file, why, sizeof why))) {
+        api->log(ins, PIPIT_LOG_ERROR, "%s", err);
         return PIPIT_ECONFIG;
     }
     return PIPIT_OK;

@@ -2,10 +2,13 @@
 #define _GNU_SOURCE
 #include "httploop.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HTTPLOOP_NEVER UINT64_MAX
 
@@ -283,6 +286,66 @@ CURLcode httploop_set_tls(CURL *easy, const char *ca_file, const char *cert_file
             c = curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
     }
     return c;
+}
+
+const char *httploop_check_tls_files(const char *ca_file, const char *cert_file,
+                                     const char *key_file, char *why, size_t whylen)
+{
+    const char *files[3][2] = {
+        { "tls_ca_file", ca_file }, { "tls_cert_file", cert_file },
+        { "tls_key_file", key_file },
+    };
+
+    if (!cert_file != !key_file)
+        return "tls_cert_file: tls_cert_file and tls_key_file go together";
+    for (int i = 0; i < 3; i++)
+        if (files[i][1] && access(files[i][1], R_OK) != 0) {
+            snprintf(why, whylen, "%s: %s: %s", files[i][0], files[i][1], strerror(errno));
+            return why;
+        }
+    return NULL;
+}
+
+bool httploop_token(const char *s)
+{
+    if (!*s)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || strchr("!#$%&'*+-.^_`|~", *p)))
+            return false;
+    return true;
+}
+
+const char *httploop_headers(const struct pipit_strmap *headers, size_t max,
+                             struct curl_slist **list, char *why, size_t whylen)
+{
+    if (max && headers->count > max) {
+        snprintf(why, whylen, "headers: more than %zu", max);
+        return why;
+    }
+    for (size_t i = 0; i < headers->count; i++) {
+        const char *k = headers->keys[i], *v = headers->values[i];
+        char *line;
+
+        if (!httploop_token(k)) {
+            snprintf(why, whylen, "headers: \"%.64s\" is not a header name", k);
+            return why;
+        }
+        if (strpbrk(v, "\r\n")) {
+            snprintf(why, whylen, "headers.%.64s: the value holds a line break", k);
+            return why;
+        }
+        if (asprintf(&line, *v ? "%s: %s" : "%s;", k, v) < 0)
+            return "out of memory";
+        struct curl_slist *l = curl_slist_append(*list, line);
+        explicit_bzero(line, strlen(line));
+        free(line);
+        if (!l)
+            return "out of memory";
+        *list = l;
+    }
+    return NULL;
 }
 
 static CURLcode global_rc;

@@ -1115,17 +1115,6 @@ out:
     return err;
 }
 
-static bool bx_header_name(const char *name)
-{
-    if (!*name)
-        return false;
-    for (const char *p = name; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= '0' && *p <= '9') || strchr("!#$%&'*+-.^_`|~", *p)))
-            return false;
-    return true;
-}
-
 static bool bx_label_name(const char *s)
 {
     if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
@@ -1261,41 +1250,10 @@ static const char *bx_check(struct bx_ctx *ctx, char *why, size_t size)
     if (ctx->path && (ctx->headers.count || ctx->tls_ca_file || ctx->tls_cert_file ||
                       ctx->tls_insecure))
         return "headers: headers and tls_* options are for url, not path";
-    if (!ctx->tls_cert_file != !ctx->tls_key_file)
-        return "tls_cert_file: tls_cert_file and tls_key_file go together";
-    const char *files[3][2] = {
-        { "tls_ca_file", ctx->tls_ca_file }, { "tls_cert_file", ctx->tls_cert_file },
-        { "tls_key_file", ctx->tls_key_file },
-    };
-    for (int i = 0; i < 3; i++)
-        if (files[i][1] && access(files[i][1], R_OK) != 0) {
-            snprintf(why, size, "%s: %s: %s", files[i][0], files[i][1], strerror(errno));
-            return why;
-        }
-    if (ctx->headers.count > BX_MAX_HEADERS)
-        return "headers: more than 64";
-    for (size_t i = 0; i < ctx->headers.count; i++) {
-        const char *k = ctx->headers.keys[i], *v = ctx->headers.values[i];
-        char *line;
-
-        if (!bx_header_name(k)) {
-            snprintf(why, size, "headers: \"%.64s\" is not a header name", k);
-            return why;
-        }
-        if (strpbrk(v, "\r\n")) {
-            snprintf(why, size, "headers.%.64s: the value holds a line break", k);
-            return why;
-        }
-        if (asprintf(&line, *v ? "%s: %s" : "%s;", k, v) < 0)
-            return "out of memory";
-        struct curl_slist *l = curl_slist_append(ctx->hdrs, line);
-        explicit_bzero(line, strlen(line));
-        free(line);
-        if (!l)
-            return "out of memory";
-        ctx->hdrs = l;
-    }
-    return NULL;
+    if ((err = httploop_check_tls_files(ctx->tls_ca_file, ctx->tls_cert_file,
+                                        ctx->tls_key_file, why, size)) != NULL)
+        return err;
+    return httploop_headers(&ctx->headers, BX_MAX_HEADERS, &ctx->hdrs, why, size);
 }
 
 /* Free what init made; safe on a partly made ctx. */

@@ -392,18 +392,6 @@ out:
     return err;
 }
 
-/* True when name is an HTTP header name (an RFC 9110 token). */
-static bool hc_header_name(const char *name)
-{
-    if (!*name)
-        return false;
-    for (const char *p = name; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= '0' && *p <= '9') || strchr("!#$%&'*+-.^_`|~", *p)))
-            return false;
-    return true;
-}
-
 /*
  * Check every option and the ones that depend on each other, compile the
  * regex and build the header list. Returns NULL, or the first problem as
@@ -430,8 +418,6 @@ static const char *hc_check(struct hc_ctx *ctx, char *why, size_t size)
     }
     if (ctx->timeout_ms >= ctx->interval_ms)
         return "timeout: must be less than check_interval";
-    if (!ctx->tls_cert_file != !ctx->tls_key_file)
-        return "tls_cert_file: tls_cert_file and tls_key_file go together";
     if (ctx->body_contains && !*ctx->body_contains)
         return "body_contains: is empty";
     if (ctx->request_body && !strcmp(ctx->method, "HEAD"))
@@ -440,39 +426,10 @@ static const char *hc_check(struct hc_ctx *ctx, char *why, size_t size)
         return "method: HEAD has no body for body_contains or body_regex to look at";
     if ((ctx->body_contains || ctx->body_regex) && ctx->max_body == 0)
         return "max_body: 0 reads no body for body_contains or body_regex to look at";
-    const char *files[3][2] = {
-        { "tls_ca_file", ctx->tls_ca_file }, { "tls_cert_file", ctx->tls_cert_file },
-        { "tls_key_file", ctx->tls_key_file },
-    };
-    for (int i = 0; i < 3; i++)
-        if (files[i][1] && access(files[i][1], R_OK) != 0) {
-            snprintf(why, size, "%s: %s: %s", files[i][0], files[i][1], strerror(errno));
-            return why;
-        }
-    if (ctx->headers.count > HC_MAX_HEADERS)
-        return "headers: more than 64";
-    for (size_t i = 0; i < ctx->headers.count; i++) {
-        const char *k = ctx->headers.keys[i], *v = ctx->headers.values[i];
-        char *line;
-
-        if (!hc_header_name(k)) {
-            snprintf(why, size, "headers: \"%.64s\" is not a header name", k);
-            return why;
-        }
-        if (strpbrk(v, "\r\n")) {
-            snprintf(why, size, "headers.%.64s: the value holds a line break", k);
-            return why;
-        }
-        /* "Name;" sends a header with an empty value; "Name:" would remove it. */
-        if (asprintf(&line, *v ? "%s: %s" : "%s;", k, v) < 0)
-            return "out of memory";
-        struct curl_slist *l = curl_slist_append(ctx->hdrs, line);
-        explicit_bzero(line, strlen(line));
-        free(line);
-        if (!l)
-            return "out of memory";
-        ctx->hdrs = l;
-    }
+    if ((err = httploop_check_tls_files(ctx->tls_ca_file, ctx->tls_cert_file,
+                                        ctx->tls_key_file, why, size)) ||
+        (err = httploop_headers(&ctx->headers, HC_MAX_HEADERS, &ctx->hdrs, why, size)))
+        return err;
     if (ctx->body_regex) {
         int ec;
         PCRE2_SIZE off;

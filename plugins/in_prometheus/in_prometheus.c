@@ -438,6 +438,7 @@ out:
 static int prom_check(struct prom_ctx *ctx)
 {
     const char *why = NULL;
+    char buf[4400];
 
     if (!ctx->timeout_ms) {
         ctx->timeout_ms = ctx->interval_ms * 9 / 10;
@@ -450,24 +451,15 @@ static int prom_check(struct prom_ctx *ctx)
         why = "scrape_timeout must be less than scrape_interval";
     else if (ctx->targets.count == 0)
         why = "targets is empty";
-    else if (!ctx->tls_cert_file != !ctx->tls_key_file)
-        why = "tls_cert_file and tls_key_file go together";
     else if (ctx->job && !*ctx->job)
         why = "job is empty";
+    else
+        why = httploop_check_tls_files(ctx->tls_ca_file, ctx->tls_cert_file,
+                                       ctx->tls_key_file, buf, sizeof buf);
     if (why) {
         api->log(ctx->ins, PIPIT_LOG_ERROR, "%s", why);
         return PIPIT_ECONFIG;
     }
-    const char *files[3][2] = {
-        { "tls_ca_file", ctx->tls_ca_file }, { "tls_cert_file", ctx->tls_cert_file },
-        { "tls_key_file", ctx->tls_key_file },
-    };
-    for (int i = 0; i < 3; i++)
-        if (files[i][1] && access(files[i][1], R_OK) != 0) {
-            api->log(ctx->ins, PIPIT_LOG_ERROR, "%s %s: %s", files[i][0], files[i][1],
-                     strerror(errno));
-            return PIPIT_ECONFIG;
-        }
     for (size_t i = 0; i < ctx->targets.count; i++)
         for (size_t j = 0; j < i; j++)
             if (strcmp(ctx->targets.items[i], ctx->targets.items[j]) == 0) {
