@@ -348,6 +348,57 @@ const char *httploop_headers(const struct pipit_strmap *headers, size_t max,
     return NULL;
 }
 
+const char *httploop_url_parse(const char *url, const char *key, struct httploop_url *u,
+                               char *why, size_t whylen)
+{
+    struct httploop_url r = { .https = false };
+    CURLU *h = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *shown = NULL;
+    const char *err = NULL;
+
+    if (!h)
+        return "out of memory";
+    if (curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host ||
+        curl_url_get(h, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        snprintf(why, whylen, "%s: \"%s\" is not a URL with a scheme and a host", key,
+                 strchr(url, '@') ? "(hidden: it may hold credentials)" : url);
+        err = why;
+        goto out;
+    }
+    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+        snprintf(why, whylen, "%s: scheme \"%.16s\" is not http or https", key, scheme);
+        err = why;
+        goto out;
+    }
+    r.https = strcmp(scheme, "https") == 0;
+    curl_url_set(h, CURLUPART_USER, NULL, 0);
+    curl_url_set(h, CURLUPART_PASSWORD, NULL, 0);
+    if (curl_url_get(h, CURLUPART_URL, &shown, 0) != CURLUE_OK ||
+        !(r.shown = strdup(shown)) || !(r.host = strdup(host)) || !(r.port = strdup(port))) {
+        httploop_url_free(&r);
+        err = "out of memory";
+    }
+out:
+    curl_free(shown);
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(h);
+    if (!err)
+        *u = r;
+    return err;
+}
+
+void httploop_url_free(struct httploop_url *u)
+{
+    free(u->shown);
+    free(u->host);
+    free(u->port);
+    u->shown = u->host = u->port = NULL;
+}
+
 static CURLcode global_rc;
 
 static void global_init_once(void)

@@ -102,6 +102,25 @@ HTTPLOOP_HIDDEN const char *httploop_headers(const struct pipit_strmap *headers,
                                              struct curl_slist **list, char *why,
                                              size_t whylen);
 
+/* What the HTTP plugins read from a URL option; free with httploop_url_free. */
+struct httploop_url {
+    char *shown;                /* the URL without user:password, for logs */
+    char *host;
+    char *port;                 /* the scheme's default when the URL has none */
+    bool https;
+};
+
+/*
+ * Read url, an http:// or https:// URL with a host, into u. Returns NULL,
+ * or why it is refused as "KEY: reason" in why ("out of memory" when that
+ * is the problem); the URL is not repeated when it may hold credentials.
+ * u is filled only on success.
+ */
+HTTPLOOP_HIDDEN const char *httploop_url_parse(const char *url, const char *key,
+                                               struct httploop_url *u, char *why,
+                                               size_t whylen);
+HTTPLOOP_HIDDEN void httploop_url_free(struct httploop_url *u);
+
 /* Transfers started and not ended yet. */
 HTTPLOOP_HIDDEN unsigned httploop_running(const struct httploop *hl);
 

@@ -1083,36 +1083,15 @@ static int bx_collect(pipit_instance *ins, void *data)
 /* Set ctx->shown, the URL without user:password; NULL or why it is refused. */
 static const char *bx_url_parse(struct bx_ctx *ctx, char *why, size_t size)
 {
-    CURLU *h = curl_url();
-    char *scheme = NULL, *host = NULL, *shown = NULL;
-    const char *err = NULL;
+    struct httploop_url u;
+    const char *err = httploop_url_parse(ctx->url, "url", &u, why, size);
 
-    if (!h)
-        return "out of memory";
-    if (curl_url_set(h, CURLUPART_URL, ctx->url, 0) != CURLUE_OK ||
-        curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
-        snprintf(why, size, "url: \"%s\" is not a URL with a scheme and a host",
-                 strchr(ctx->url, '@') ? "(hidden: it may hold credentials)" : ctx->url);
-        err = why;
-        goto out;
-    }
-    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-        snprintf(why, size, "url: scheme \"%.16s\" is not http or https", scheme);
-        err = why;
-        goto out;
-    }
-    curl_url_set(h, CURLUPART_USER, NULL, 0);
-    curl_url_set(h, CURLUPART_PASSWORD, NULL, 0);
-    if (curl_url_get(h, CURLUPART_URL, &shown, 0) != CURLUE_OK ||
-        !(ctx->shown = strdup(shown)))
-        err = "out of memory";
-out:
-    curl_free(shown);
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(h);
-    return err;
+    if (err)
+        return err;
+    ctx->shown = u.shown;
+    u.shown = NULL;
+    httploop_url_free(&u);
+    return NULL;
 }
 
 static bool bx_label_name(const char *s)
