@@ -32,9 +32,7 @@ struct fetch_ctx {
     struct pipit_strlist allowed_dirs;  /* option: where dest may lead, empty: anywhere */
     mode_t perm;                        /* mode parsed */
     char want[65];                      /* sha256 in lower case */
-    char path[PATH_MAX];                /* dest, resolved by act when allowed_dirs is set */
-    char dir[PATH_MAX];                 /* the directory of path */
-    char base[NAME_MAX + 1];            /* the last part of path */
+    struct pathbound_parts at;          /* dest, resolved by act when allowed_dirs is set */
 };
 
 /* One download in progress: the sink of the transfer. */
@@ -80,26 +78,6 @@ static int fetch_load(const struct pipit_api *host)
     return actcurl_global_init();
 }
 
-/* Set path, dir and base from p (not ctx->path); -1 when p is not the path
- * of a file or too long. */
-static int fetch_split(struct fetch_ctx *ctx, const char *p)
-{
-    const char *slash = strrchr(p, '/'), *base = slash ? slash + 1 : p;
-
-    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
-        strlen(base) > NAME_MAX - 16 || strlen(p) >= sizeof ctx->path)
-        return -1;
-    snprintf(ctx->path, sizeof ctx->path, "%s", p);
-    snprintf(ctx->base, sizeof ctx->base, "%s", base);
-    if (!slash)
-        snprintf(ctx->dir, sizeof ctx->dir, ".");
-    else if (slash == p)
-        snprintf(ctx->dir, sizeof ctx->dir, "/");
-    else
-        snprintf(ctx->dir, sizeof ctx->dir, "%.*s", (int)(slash - p), p);
-    return 0;
-}
-
 static int fetch_init(pipit_instance *ins, void *data)
 {
     struct fetch_ctx *ctx = data;
@@ -135,12 +113,12 @@ static int fetch_init(pipit_instance *ins, void *data)
         return PIPIT_ECONFIG;
     }
     ctx->perm = (mode_t)m;
-    if (strlen(ctx->dest) >= sizeof ctx->path) {
+    if (strlen(ctx->dest) >= sizeof ctx->at.path) {
         api->log(ins, PIPIT_LOG_ERROR, "dest: %zu bytes, longer than a path may be (%zu)",
-                 strlen(ctx->dest), sizeof ctx->path - 1);
+                 strlen(ctx->dest), sizeof ctx->at.path - 1);
         return PIPIT_ECONFIG;
     }
-    if (fetch_split(ctx, ctx->dest) != 0) {
+    if (pathbound_split(ctx->dest, &ctx->at) != 0) {
         api->log(ins, PIPIT_LOG_ERROR, "dest \"%s\": expected the path of a file",
                  ctx->dest);
         return PIPIT_ECONFIG;
@@ -315,18 +293,19 @@ static int fetch_act(pipit_instance *ins, void *data)
             api->log(ins, PIPIT_LOG_ERROR, "%s", why);
             return rc;
         }
-        if (fetch_split(ctx, real) != 0) {
+        if (pathbound_split(real, &ctx->at) != 0) {
             api->log(ins, PIPIT_LOG_ERROR, "dest \"%s\" leads to %s: too long", ctx->dest,
                      real);
             return PIPIT_EINVAL;
         }
     }
-    rc = fetch_digest_file(ins, ctx->path, have, &bytes);
+    rc = fetch_digest_file(ins, ctx->at.path, have, &bytes);
     if (rc < 0)
         return rc;
     if (rc == 1 && strcmp(have, ctx->want) == 0) {
-        if (chmod(ctx->path, ctx->perm) != 0) {
-            api->log(ins, PIPIT_LOG_ERROR, "cannot chmod %s: %s", ctx->path, strerror(errno));
+        if (chmod(ctx->at.path, ctx->perm) != 0) {
+            api->log(ins, PIPIT_LOG_ERROR, "cannot chmod %s: %s", ctx->at.path,
+                     strerror(errno));
             return PIPIT_EIO;
         }
         api->log(ins, PIPIT_LOG_INFO, "%s already has sha256 %s: not downloaded",
@@ -335,12 +314,12 @@ static int fetch_act(pipit_instance *ins, void *data)
         return PIPIT_OK;
     }
 
-    if (snprintf(tmp, sizeof tmp, "%s/.%s.fetch-XXXXXX", ctx->dir, ctx->base) >=
+    if (snprintf(tmp, sizeof tmp, "%s/.%s.fetch-XXXXXX", ctx->at.dir, ctx->at.base) >=
         (int)sizeof tmp)
         return PIPIT_EINVAL;            /* init bounded both parts */
     if ((x.fd = mkostemp(tmp, O_CLOEXEC)) < 0) {  /* O_CREAT | O_EXCL */
         api->log(ins, PIPIT_LOG_ERROR, "cannot create a temporary file in %s: %s",
-                 ctx->dir, strerror(errno));
+                 ctx->at.dir, strerror(errno));
         return PIPIT_EIO;
     }
     if (!(x.md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(x.md, EVP_sha256(), NULL)) {
@@ -375,13 +354,13 @@ static int fetch_act(pipit_instance *ins, void *data)
     }
     close(x.fd);
     x.fd = -1;
-    if (rename(tmp, ctx->path) != 0) {
-        api->log(ins, PIPIT_LOG_ERROR, "cannot rename %s to %s: %s", tmp, ctx->path,
+    if (rename(tmp, ctx->at.path) != 0) {
+        api->log(ins, PIPIT_LOG_ERROR, "cannot rename %s to %s: %s", tmp, ctx->at.path,
                  strerror(errno));
         rc = PIPIT_EIO;
         goto fail;
     }
-    rc = fetch_sync_dir(ins, ctx->dir);
+    rc = fetch_sync_dir(ins, ctx->at.dir);
     if (rc == PIPIT_OK) {
         api->log(ins, PIPIT_LOG_INFO, "%s: %llu bytes, sha256 %s, in place at %s",
                  ctx->url, (unsigned long long)x.bytes, have, ctx->dest);

@@ -19,9 +19,7 @@ struct switch_ctx {
     const char *target;                 /* option: "" removes the link */
     bool allow_missing;                 /* option: target need not exist */
     struct pipit_strlist allowed_dirs;  /* option: where link and target may lead */
-    char path[PATH_MAX];                /* link, resolved by act when allowed_dirs is set */
-    char dir[PATH_MAX];                 /* the directory of path */
-    char base[NAME_MAX + 1];            /* the last part of path */
+    struct pathbound_parts at;          /* link, resolved by act when allowed_dirs is set */
 };
 
 static const struct pipit_option switch_options[] = {
@@ -44,37 +42,17 @@ static int switch_load(const struct pipit_api *host)
     return PIPIT_OK;
 }
 
-/* Set path, dir and base from p (not ctx->path); -1 when p is not the path
- * of a symlink or too long. */
-static int switch_split(struct switch_ctx *ctx, const char *p)
-{
-    const char *slash = strrchr(p, '/'), *base = slash ? slash + 1 : p;
-
-    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
-        strlen(base) > NAME_MAX - 16 || strlen(p) >= sizeof ctx->path)
-        return -1;
-    snprintf(ctx->path, sizeof ctx->path, "%s", p);
-    snprintf(ctx->base, sizeof ctx->base, "%s", base);
-    if (!slash)
-        snprintf(ctx->dir, sizeof ctx->dir, ".");
-    else if (slash == p)
-        snprintf(ctx->dir, sizeof ctx->dir, "/");
-    else
-        snprintf(ctx->dir, sizeof ctx->dir, "%.*s", (int)(slash - p), p);
-    return 0;
-}
-
 static int switch_init(pipit_instance *ins, void *data)
 {
     struct switch_ctx *ctx = data;
     char why[256];
 
-    if (strlen(ctx->link) >= sizeof ctx->path) {
+    if (strlen(ctx->link) >= sizeof ctx->at.path) {
         api->log(ins, PIPIT_LOG_ERROR, "link: %zu bytes, longer than a path may be (%zu)",
-                 strlen(ctx->link), sizeof ctx->path - 1);
+                 strlen(ctx->link), sizeof ctx->at.path - 1);
         return PIPIT_ECONFIG;
     }
-    if (switch_split(ctx, ctx->link) != 0) {
+    if (pathbound_split(ctx->link, &ctx->at) != 0) {
         api->log(ins, PIPIT_LOG_ERROR, "link \"%s\": expected the path of a symlink",
                  ctx->link);
         return PIPIT_ECONFIG;
@@ -107,12 +85,12 @@ static int switch_bound(pipit_instance *ins, struct switch_ctx *ctx)
         return PIPIT_OK;
     rc = pathbound_check(&ctx->allowed_dirs, "link", ctx->link, NULL, false, real,
                          sizeof real, why, sizeof why);
-    if (rc == PIPIT_OK && switch_split(ctx, real) != 0) {
+    if (rc == PIPIT_OK && pathbound_split(real, &ctx->at) != 0) {
         snprintf(why, sizeof why, "link \"%s\" leads to %s: too long", ctx->link, real);
         rc = PIPIT_EINVAL;
     }
     if (rc == PIPIT_OK && *ctx->target)
-        rc = pathbound_check(&ctx->allowed_dirs, "target", ctx->target, ctx->dir, true,
+        rc = pathbound_check(&ctx->allowed_dirs, "target", ctx->target, ctx->at.dir, true,
                              real, sizeof real, why, sizeof why);
     if (rc != PIPIT_OK)
         api->log(ins, PIPIT_LOG_ERROR, "%s", why);
@@ -148,28 +126,28 @@ static int switch_flip(pipit_instance *ins, struct switch_ctx *ctx)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     for (i = 0; i < 100; i++) {
-        if (snprintf(tmp, sizeof tmp, "%s/.%s.switch-%ld-%ld-%d", ctx->dir, ctx->base,
+        if (snprintf(tmp, sizeof tmp, "%s/.%s.switch-%ld-%ld-%d", ctx->at.dir, ctx->at.base,
                      (long)getpid(), (long)ts.tv_nsec, i) >= (int)sizeof tmp)
             return PIPIT_EINVAL;
         if (symlink(ctx->target, tmp) == 0)
             break;
         if (errno != EEXIST) {
-            api->log(ins, PIPIT_LOG_ERROR, "cannot create a symlink in %s: %s", ctx->dir,
+            api->log(ins, PIPIT_LOG_ERROR, "cannot create a symlink in %s: %s", ctx->at.dir,
                      strerror(errno));
             return PIPIT_EIO;
         }
     }
     if (i == 100) {
-        api->log(ins, PIPIT_LOG_ERROR, "cannot find a free temporary name in %s", ctx->dir);
+        api->log(ins, PIPIT_LOG_ERROR, "cannot find a free temporary name in %s", ctx->at.dir);
         return PIPIT_EIO;
     }
-    if (rename(tmp, ctx->path) != 0) {
-        api->log(ins, PIPIT_LOG_ERROR, "cannot rename %s over %s: %s", tmp, ctx->path,
+    if (rename(tmp, ctx->at.path) != 0) {
+        api->log(ins, PIPIT_LOG_ERROR, "cannot rename %s over %s: %s", tmp, ctx->at.path,
                  strerror(errno));
         unlink(tmp);
         return PIPIT_EIO;
     }
-    return switch_sync_dir(ins, ctx->dir);
+    return switch_sync_dir(ins, ctx->at.dir);
 }
 
 /*
@@ -193,39 +171,39 @@ static int switch_act(pipit_instance *ins, void *data)
     }
     if ((rc = switch_bound(ins, ctx)) != PIPIT_OK)
         return rc;
-    if (lstat(ctx->path, &st) == 0) {
+    if (lstat(ctx->at.path, &st) == 0) {
         if (!S_ISLNK(st.st_mode)) {
             api->log(ins, PIPIT_LOG_ERROR, "%s exists and is not a symlink: refusing to "
-                     "replace it", ctx->path);
+                     "replace it", ctx->at.path);
             return PIPIT_EINVAL;
         }
-        ssize_t n = readlink(ctx->path, previous, sizeof previous - 1);
+        ssize_t n = readlink(ctx->at.path, previous, sizeof previous - 1);
         if (n < 0) {
-            api->log(ins, PIPIT_LOG_ERROR, "cannot read the symlink %s: %s", ctx->path,
+            api->log(ins, PIPIT_LOG_ERROR, "cannot read the symlink %s: %s", ctx->at.path,
                      strerror(errno));
             return PIPIT_EIO;
         }
         previous[n] = '\0';
     } else if (errno != ENOENT) {
-        api->log(ins, PIPIT_LOG_ERROR, "cannot stat %s: %s", ctx->path, strerror(errno));
+        api->log(ins, PIPIT_LOG_ERROR, "cannot stat %s: %s", ctx->at.path, strerror(errno));
         return PIPIT_EIO;
     }
     api->set_result(ins, "previous", previous);
 
     if (!*ctx->target) {
         if (!*previous) {
-            api->log(ins, PIPIT_LOG_INFO, "%s: no link to remove", ctx->path);
+            api->log(ins, PIPIT_LOG_INFO, "%s: no link to remove", ctx->at.path);
             api->set_result(ins, "changed", "false");
             return PIPIT_OK;
         }
-        if (unlink(ctx->path) != 0) {
-            api->log(ins, PIPIT_LOG_ERROR, "cannot remove %s: %s", ctx->path,
+        if (unlink(ctx->at.path) != 0) {
+            api->log(ins, PIPIT_LOG_ERROR, "cannot remove %s: %s", ctx->at.path,
                      strerror(errno));
             return PIPIT_EIO;
         }
-        rc = switch_sync_dir(ins, ctx->dir);
+        rc = switch_sync_dir(ins, ctx->at.dir);
         if (rc == PIPIT_OK) {
-            api->log(ins, PIPIT_LOG_INFO, "%s removed (it pointed to %s)", ctx->path,
+            api->log(ins, PIPIT_LOG_INFO, "%s removed (it pointed to %s)", ctx->at.path,
                      previous);
             api->set_result(ins, "changed", "true");
         }
@@ -238,7 +216,7 @@ static int switch_act(pipit_instance *ins, void *data)
         if (ctx->target[0] == '/')
             snprintf(resolved, sizeof resolved, "%s", ctx->target);
         else
-            snprintf(resolved, sizeof resolved, "%s/%s", ctx->dir, ctx->target);
+            snprintf(resolved, sizeof resolved, "%s/%s", ctx->at.dir, ctx->target);
         if (stat(resolved, &st) != 0) {
             api->log(ins, PIPIT_LOG_ERROR, "target %s (%s) does not exist: %s (set "
                      "allow_missing: true to point at it anyway)", ctx->target, resolved,

@@ -8,6 +8,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+int pathbound_split(const char *p, struct pathbound_parts *out)
+{
+    const char *slash = strrchr(p, '/'), *base = slash ? slash + 1 : p;
+
+    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
+        strlen(base) > NAME_MAX - 16 || strlen(p) >= sizeof out->path)
+        return -1;
+    snprintf(out->path, sizeof out->path, "%s", p);
+    snprintf(out->base, sizeof out->base, "%s", base);
+    if (!slash)
+        snprintf(out->dir, sizeof out->dir, ".");
+    else if (slash == p)
+        snprintf(out->dir, sizeof out->dir, "/");
+    else
+        snprintf(out->dir, sizeof out->dir, "%.*s", (int)(slash - p), p);
+    return 0;
+}
+
 const char *pathbound_check_dirs(const struct pipit_strlist *dirs, char *why, size_t whylen)
 {
     for (size_t i = 0; dirs && i < dirs->count; i++) {

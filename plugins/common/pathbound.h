@@ -4,10 +4,26 @@
 
 #include <pipit/plugin.h>
 #include <stdbool.h>
+#include <limits.h>
 #include <stddef.h>
 
 /* Compiled into each plugin that uses it; never exported from the .so. */
 #define PATHBOUND_HIDDEN __attribute__((visibility("hidden")))
+
+/* A path and its two parts. */
+struct pathbound_parts {
+    char path[PATH_MAX];
+    char dir[PATH_MAX];                 /* "." for a bare name, "/" at the root */
+    char base[NAME_MAX + 1];            /* the last part */
+};
+
+/*
+ * Split p (not out->path) into out. Returns 0, or -1 when p does not end
+ * in a name (empty, ".", "..", a trailing "/"), is PATH_MAX bytes or more,
+ * or its last part leaves no room for a temporary name next to it
+ * (longer than NAME_MAX - 16).
+ */
+PATHBOUND_HIDDEN int pathbound_split(const char *p, struct pathbound_parts *out);
 
 /*
  * The check init() makes on the option itself: every item is an absolute

@@ -233,15 +233,11 @@ static int bounded_fetch(const char *dest)
  */
 static void test_allowed_dirs(void)
 {
-    char apps[2048], outside[2048], esc[3072], p[4400];
+    struct at_tree d;
+    char p[4400];
 
-    snprintf(apps, sizeof apps, "%s/apps", tmp);
-    snprintf(outside, sizeof outside, "%s/outside", tmp);
-    tp_mkdirs(tmp, "apps/releases");
-    tp_mkdirs(tmp, "outside");
-    snprintf(esc, sizeof esc, "%s/escape", apps);
-    if (symlink(outside, esc) != 0)
-        diag("cannot make %s", esc);
+    at_tree_make(tmp, "releases", &d);
+    const char *apps = d.apps, *outside = d.outside, *esc = d.escape;
 
     snprintf(p, sizeof p, "%s/releases/../app.tar", apps);
     is_int(bounded_fetch(p), PIPIT_OK, "a dest inside (.. that stays inside) is written");
@@ -288,24 +284,21 @@ static void test_odd_values(void)
     is_str(tp_slurp(p), "artifact v1\n", "are the file's name");
     ok(!at_exists("pwned1") && !at_exists("pwned2"), "and never run");
 
-    size_t big = 1u << 20;
-    char *huge = malloc(big + 16);
-    memcpy(huge, "dest=/", 6);
-    memset(huge + 6, 'a', big);
-    huge[6 + big] = '\0';
+    char *huge = at_huge("dest", 1u << 20);
     at_log_clear();
     is_int(at_step(&t, "fetch", (const char *[]){ "url=file:///x", kv("sha256", SUM_EMPTY),
                                                   huge, NULL }, 0),
            PIPIT_ECONFIG, "a 1 MiB dest is refused");
-    ok(at_logged("dest: 1048577 bytes, longer than a path may be"), "with its length");
+    ok(at_logged("dest: 1048576 bytes, longer than a path may be"), "with its length");
     ok(strlen(at_log()) < 4096, "in a short log line");
     tp_close(&t);
-    memcpy(huge, "url=file:///", 12);
+    free(huge);
+    huge = at_huge("url", 1u << 20);
     at_log_clear();
     is_int(at_step(&t, "fetch", (const char *[]){ huge, kv("sha256", SUM_EMPTY),
                                                   "dest=/tmp/x", NULL }, 0),
            PIPIT_ECONFIG, "a 1 MiB url is refused");
-    ok(at_logged("url: 1048578 bytes, longer than 65536"), "with its length");
+    ok(at_logged("url: 1048576 bytes, longer than 65536"), "with its length");
     ok(strlen(at_log()) < 4096, "in a short log line");
     tp_close(&t);
     free(huge);

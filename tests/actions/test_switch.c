@@ -158,16 +158,12 @@ static int bounded(const char *link, const char *target, bool allow_missing)
  */
 static void test_allowed_dirs(void)
 {
-    char apps[2048], out[2048], esc[3072], link[4400], p[4400];
+    struct at_tree d;
+    char link[4400], p[4400];
     struct tp t;
 
-    snprintf(apps, sizeof apps, "%s/apps", tmp);
-    snprintf(out, sizeof out, "%s/outside", tmp);
-    tp_mkdirs(tmp, "apps/releases/v1");
-    tp_mkdirs(tmp, "outside");
-    snprintf(esc, sizeof esc, "%s/escape", apps);
-    if (symlink(out, esc) != 0)
-        diag("cannot make %s", esc);
+    at_tree_make(tmp, "releases/v1", &d);
+    const char *apps = d.apps, *out = d.outside, *esc = d.escape;
     snprintf(link, sizeof link, "%s/current", apps);
 
     is_int(bounded(link, "releases/v1", false), PIPIT_OK, "a link and target inside are "
@@ -232,22 +228,19 @@ static void test_odd_values(void)
     is_str(points_to(link), target, "are written as they are");
     ok(!at_exists("pwned1") && !at_exists("pwned2"), "and never run");
 
-    size_t big = 1u << 20;
-    char *huge = malloc(big + 16);
-    memcpy(huge, "link=/", 6);
-    memset(huge + 6, 'a', big);
-    huge[6 + big] = '\0';
+    char *huge = at_huge("link", 1u << 20);
     at_log_clear();
     is_int(at_step(&t, "switch", (const char *[]){ huge, "target=/tmp", NULL }, 5000),
            PIPIT_ECONFIG, "a 1 MiB link is refused");
-    ok(at_logged("link: 1048577 bytes, longer than a path may be"), "with its length");
+    ok(at_logged("link: 1048576 bytes, longer than a path may be"), "with its length");
     ok(strlen(at_log()) < 4096, "in a short log line");
     tp_close(&t);
-    memcpy(huge, "target=", 7);
+    free(huge);
+    huge = at_huge("target", 1u << 20);
     at_log_clear();
     is_int(at_step(&t, "switch", (const char *[]){ kv("link", link), huge, NULL }, 5000),
            PIPIT_ECONFIG, "a 1 MiB target is refused");
-    ok(at_logged("target: 1048575 bytes, longer than a path may be"), "with its length");
+    ok(at_logged("target: 1048576 bytes, longer than a path may be"), "with its length");
     tp_close(&t);
     free(huge);
 }
