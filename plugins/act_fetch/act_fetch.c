@@ -13,6 +13,7 @@
 #include "actcurl.h"
 #include "httploop.h"
 #include "pathbound.h"
+#include "syncdir.h"
 
 #define FETCH_MAX_URL 65536             /* bytes of url */
 
@@ -240,22 +241,6 @@ static const char *fetch_sink(void *arg, const char *p, size_t n)
     return NULL;
 }
 
-/* fsync the directory so that a rename in it is durable. */
-static int fetch_sync_dir(pipit_instance *ins, const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (fd < 0 || fsync(fd) != 0) {
-        api->log(ins, PIPIT_LOG_ERROR, "cannot fsync the directory %s: %s", dir,
-                 strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return PIPIT_EIO;
-    }
-    close(fd);
-    return PIPIT_OK;
-}
-
 static void fetch_results(pipit_instance *ins, const struct fetch_ctx *ctx,
                           const char *digest, uint64_t bytes, bool cached)
 {
@@ -360,8 +345,11 @@ static int fetch_act(pipit_instance *ins, void *data)
         rc = PIPIT_EIO;
         goto fail;
     }
-    rc = fetch_sync_dir(ins, ctx->at.dir);
-    if (rc == PIPIT_OK) {
+    if (syncdir(ctx->at.dir) != 0) {    /* so that the rename is durable */
+        api->log(ins, PIPIT_LOG_ERROR, "cannot fsync the directory %s: %s", ctx->at.dir,
+                 strerror(errno));
+        rc = PIPIT_EIO;
+    } else {
         api->log(ins, PIPIT_LOG_INFO, "%s: %llu bytes, sha256 %s, in place at %s",
                  ctx->url, (unsigned long long)x.bytes, have, ctx->dest);
         fetch_results(ins, ctx, have, x.bytes, false);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <pipit/plugin.h>
 #include "pathbound.h"
+#include "syncdir.h"
 
 static const struct pipit_api *api;     /* borrowed from the host */
 
@@ -100,16 +101,11 @@ static int switch_bound(pipit_instance *ins, struct switch_ctx *ctx)
 /* fsync the directory so that the rename or unlink in it is durable. */
 static int switch_sync_dir(pipit_instance *ins, const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (fd < 0 || fsync(fd) != 0) {
+    if (syncdir(dir) != 0) {
         api->log(ins, PIPIT_LOG_ERROR, "cannot fsync the directory %s: %s", dir,
                  strerror(errno));
-        if (fd >= 0)
-            close(fd);
         return PIPIT_EIO;
     }
-    close(fd);
     return PIPIT_OK;
 }
 
