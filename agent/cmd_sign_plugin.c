@@ -11,6 +11,7 @@
 #include <pipit/plugin.h>
 #include "command_key.h"
 #include "commands.h"
+#include "fsutil.h"
 #include "plugin_sig.h"
 
 static void usage(FILE *f)
@@ -38,35 +39,18 @@ static void usage(FILE *f)
  */
 static int write_sig(const char *path, const char *line)
 {
-    char sig[4096], tmp[4096];
-    size_t len = strlen(line);
-    const char *failed = tmp;
-    int fd;
+    char sig[4096];
 
-    if (snprintf(sig, sizeof sig, "%s%s", path, PLUGIN_SIG_SUFFIX) >= (int)sizeof sig ||
-        snprintf(tmp, sizeof tmp, "%s.tmp", sig) >= (int)sizeof tmp) {
+    if (snprintf(sig, sizeof sig, "%s%s", path, PLUGIN_SIG_SUFFIX) >= (int)sizeof sig) {
         fprintf(stderr, "pipit sign-plugin: %s: path too long\n", path);
         return 1;
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0) {
-        fprintf(stderr, "pipit sign-plugin: %s: %s\n", tmp, strerror(errno));
+    /* 0644 exactly: group and others must not write it (the loader refuses that) */
+    if (fs_write_atomic(sig, line, strlen(line), 0644) != 0) {
+        fprintf(stderr, "pipit sign-plugin: %s: cannot write: %s\n", sig, strerror(errno));
         return 1;
     }
-    /* group and others must not write it (the loader refuses that) */
-    if (fchmod(fd, 0644) != 0 || write(fd, line, len) != (ssize_t)len || fsync(fd) != 0) {
-        close(fd);
-        goto fail;
-    }
-    failed = sig;
-    if (close(fd) != 0 || rename(tmp, sig) != 0)
-        goto fail;
     return 0;
-fail:
-    fprintf(stderr, "pipit sign-plugin: %s: cannot write: %s\n", failed,
-            strerror(errno ? errno : EIO));
-    unlink(tmp);
-    return 1;
 }
 
 /* Sign one plugin file; reports its own errors. Returns 0 or 1. */

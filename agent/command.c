@@ -445,6 +445,12 @@ static enum command_reason check_signature(const void *msg, size_t len,
     }
     /* From here on the bytes are the signer's. */
     *env_out = json_loadb(text, tlen, JSON_REJECT_DUPLICATES, &jerr);
+    if (!*env_out && json_error_code(&jerr) == json_error_null_character) {
+        /* it would cut a path or an argument short: never taken */
+        r = refuse(COMMAND_MALFORMED, err, errlen, "the signed envelope has a NUL character "
+                   "(\\u0000) in a string at byte %d: refused", jerr.position);
+        goto out;
+    }
     if (!*env_out) {
         r = refuse(COMMAND_MALFORMED, err, errlen, "the signed envelope is not JSON: %.120s "
                    "at byte %d", jerr.text, jerr.position);

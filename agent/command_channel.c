@@ -11,6 +11,7 @@
 #include "command.h"
 #include "command_channel.h"
 #include "errors.h"
+#include "fsutil.h"
 #include "log.h"
 #include "plan.h"
 #include "plan_run.h"
@@ -267,22 +268,20 @@ static void load_offsets(struct command_channel *c)
     fclose(f);
 }
 
-/* Write the offsets atomically: temp file, fsync, rename. */
+/* Write the offsets atomically (see fs_write_atomic). */
 static void save_offsets(struct command_channel *c)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", c->offsets_path);
-    FILE *f = fopen(tmp, "we");
-    if (!f) {
-        log_warn("commands", "cannot write %s: %s", tmp, strerror(errno));
-        return;
-    }
-    for (int i = 0; i < c->nparts; i++)
+    struct buf b = BUF_INIT;
+    int rc = PIPIT_OK;
+
+    for (int i = 0; i < c->nparts && rc == PIPIT_OK; i++)
         if (c->offsets[i] >= 0)
-            fprintf(f, "%d %lld\n", i, (long long)c->offsets[i]);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0 ||
-        rename(tmp, c->offsets_path) != 0)
+            rc = buf_printf(&b, "%d %lld\n", i, (long long)c->offsets[i]);
+    if (rc != PIPIT_OK)
+        log_warn("commands", "cannot write %s: out of memory", c->offsets_path);
+    else if (fs_write_atomic(c->offsets_path, b.data ? b.data : "", b.len, 0644) != 0)
         log_warn("commands", "cannot write %s: %s", c->offsets_path, strerror(errno));
+    buf_free(&b);
 }
 
 /*

@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 #include <pipit/plugin.h>
 #include "command_key.h"
+#include "fsutil.h"
 
 static int kfail(int r, char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -69,16 +70,7 @@ static int write_new(const char *path, mode_t mode, const char *data, size_t len
     /* the umask can only take bits away, but make sure of 0600 for the secret */
     if ((mode & 077) == 0 && fchmod(fd, mode) != 0)
         goto fail;
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            goto fail;
-        data += n;
-        len -= (size_t)n;
-    }
-    if (fsync(fd) != 0)
+    if (fs_write_all(fd, data, len) != 0 || fsync(fd) != 0)
         goto fail;
     close(fd);
     return PIPIT_OK;
@@ -88,24 +80,6 @@ fail:
         close(fd);
         unlink(path);
         return kfail(PIPIT_EIO, err, errlen, "%s: cannot write: %s", path, strerror(e));
-    }
-}
-
-static void fsync_dir_of(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
     }
 }
 
@@ -149,7 +123,7 @@ int command_keygen(const char *prefix, char key_id[COMMAND_KEY_ID_LEN + 1], char
         unlink(key_path);
         goto out;
     }
-    fsync_dir_of(key_path);
+    fs_sync_dir(key_path);
 out:
     BIO_free(priv);                     /* a mem BIO clears its buffer when freed */
     BIO_free(pub);

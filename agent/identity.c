@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <pipit/plugin.h>
+#include "fsutil.h"
 #include "identity.h"
 #include "log.h"
 
@@ -36,38 +37,10 @@ static int make_dirs(const char *path)
     return PIPIT_OK;
 }
 
-/* Write data to path atomically: temp file, fsync, rename, fsync dir. */
+/* Write data to path atomically (see fs_write_atomic), private to the agent. */
 static int write_atomic(const char *path, const char *data, size_t len)
 {
-    char tmp[4200];
-    int fd;
-
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return PIPIT_EIO;
-    if (write(fd, data, len) != (ssize_t)len || fsync(fd) != 0) {
-        close(fd);
-        unlink(tmp);
-        return PIPIT_EIO;
-    }
-    close(fd);
-    if (rename(tmp, path) != 0) {
-        unlink(tmp);
-        return PIPIT_EIO;
-    }
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = '\0';
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
-    return PIPIT_OK;
+    return fs_write_atomic(path, data, len, 0600) == 0 ? PIPIT_OK : PIPIT_EIO;
 }
 
 static int read_small(const char *path, char *out, size_t cap)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <pipit/plugin.h>
+#include "fsutil.h"
 #include "log.h"
 #include "nonce_journal.h"
 
@@ -151,24 +152,6 @@ static bool stale(const nonce_journal *j, int64_t expires_at, int64_t now)
     return expires_at < INT64_MAX - j->skew && expires_at + j->skew < now;
 }
 
-static void fsync_dir_of(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-}
-
 static int format_line(char *line, const uint8_t *raw, int64_t expires_at)
 {
     char hex[NONCE_HEX_LEN + 1];
@@ -205,7 +188,7 @@ static int rewrite(nonce_journal *j, char *err, size_t errlen)
     if (fsync(fd) != 0 || rename(tmp, j->path) != 0)
         goto fail;
     free(out);
-    fsync_dir_of(j->path);
+    fs_sync_dir(j->path);
     close(j->fd);
     close(fd);
     j->fd = open(j->path, O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -334,7 +317,7 @@ int nonce_journal_open(nonce_journal **out, const char *path, int64_t skew, int6
         goto fail;
     }
     if (!existed)
-        fsync_dir_of(path);             /* the file itself must survive a crash */
+        fs_sync_dir(path);              /* the file itself must survive a crash */
     if ((r = read_all(j->fd, &data, &len)) != PIPIT_OK) {
         jfail(r, err, errlen, "%s: cannot read: %s", path,
               r == PIPIT_ENOMEM ? "out of memory" : strerror(errno));

@@ -11,6 +11,7 @@
 #define PLAN_MAX_BYTES (1u << 20)
 #define PLAN_DEFAULT_TIMEOUT_MS (10 * 60 * 1000)
 #define PLAN_MAX_RETRIES 100
+#define PLAN_MAX_VALUE (1u << 20)       /* bytes of one value once expanded */
 
 const char *const plan_step_keys[] = {
     "name", "action", "timeout", "retries", "backoff", "when", "ignore_failure",
@@ -123,6 +124,8 @@ int plan_expand(const struct plan_ctx *c, const char *text, struct buf *out,
             snprintf(why, whylen, "no variable %s", name);
             return PIPIT_ENOENT;
         }
+        if (out->len + strlen(v) > PLAN_MAX_VALUE)
+            goto toolong;
         buf_puts(out, v);
         p = e;
     }
@@ -130,13 +133,20 @@ int plan_expand(const struct plan_ctx *c, const char *text, struct buf *out,
         snprintf(why, whylen, "a {{ without a name and }}");
         return PIPIT_EINVAL;
     }
+    if (out->len + strlen(p) > PLAN_MAX_VALUE)
+        goto toolong;
     return buf_puts(out, p);
+toolong:
+    snprintf(why, whylen, "longer than %u KiB once its {{...}} are expanded: refused",
+             PLAN_MAX_VALUE >> 10);
+    return PIPIT_ERANGE;
 }
 
 struct expand_arg {
     const struct plan_ctx *c;
     char *why;
     size_t whylen;
+    const struct cfg_node *failed;      /* the scalar that did not expand */
 };
 
 static char *expand_scalar(const struct cfg_node *n, void *arg)
@@ -145,6 +155,7 @@ static char *expand_scalar(const struct cfg_node *n, void *arg)
     struct buf b = BUF_INIT;
 
     if (plan_expand(a->c, n->value, &b, a->why, a->whylen) != PIPIT_OK) {
+        a->failed = n;
         buf_free(&b);
         return NULL;
     }
@@ -153,15 +164,43 @@ static char *expand_scalar(const struct cfg_node *n, void *arg)
     return buf_steal(&b);
 }
 
+/* Append to b the key path of node below parent ("command[2]",
+ * "headers.Host"); false when node is not below parent. */
+static bool key_path(const struct cfg_node *parent, const struct cfg_node *node,
+                     struct buf *b)
+{
+    for (size_t i = 0; i < parent->nchild; i++) {
+        const struct cfg_node *c = parent->child[i];
+        size_t len = b->len;
+
+        if (parent->type == CFG_SEQ)
+            buf_printf(b, "[%zu]", i);
+        else
+            buf_printf(b, "%s%s", len ? "." : "", c->key ? c->key : "?");
+        if (c == node || key_path(c, node, b))
+            return true;
+        b->len = len;
+    }
+    return false;
+}
+
 struct cfg_node *plan_step_options(const struct plan_ctx *c, const struct plan_step *s,
                                    char *why, size_t whylen)
 {
-    struct expand_arg a = { c, why, whylen };
+    struct expand_arg a = { c, why, whylen, NULL };
+    struct buf path = BUF_INIT;
 
     why[0] = '\0';
     struct cfg_node *n = cfg_node_copy(s->node, expand_scalar, &a);
     if (!n && !why[0])
         snprintf(why, whylen, "out of memory");
+    if (!n && a.failed && key_path(s->node, a.failed, &path) && path.data) {
+        char reason[512];               /* name the key the value is of */
+
+        snprintf(reason, sizeof reason, "%s", why);
+        snprintf(why, whylen, "%.*s: %s", (int)path.len, path.data, reason);
+    }
+    buf_free(&path);
     return n;
 }
 

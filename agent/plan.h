@@ -75,7 +75,8 @@ struct plan_results {
  * Expand the {{...}} references of text: {{NAME}} a variable, {{plan}} the
  * plan's name, {{run}} the run id, {{host}} the host name,
  * {{steps.STEP.KEY}} a result of an earlier step. Appends to out; returns
- * PIPIT_OK, or PIPIT_ENOENT with a reason in why (a result not set).
+ * PIPIT_OK, or PIPIT_ENOENT with a reason in why (a result not set), or
+ * PIPIT_ERANGE when out would pass 1 MiB (a bound on every expanded value).
  */
 struct plan_ctx {
     const struct plan *plan;

@@ -1,7 +1,6 @@
 /* plan_journal.c: append-only, fsync'd JSON lines that let a plan run resume or roll back after a crash. */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 #include "buf.h"
 #include "errors.h"
+#include "fsutil.h"
 #include "plan_journal.h"
 
 char *journal_path(const char *state_dir, const char *name)
@@ -89,19 +89,6 @@ fail:
     return -1;
 }
 
-/* fsync the directory holding path, so a create or rename survives. */
-static void sync_dir(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return;
-    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    free(copy);
-}
 
 int journal_open(struct plan_journal *j, const char *path, char *why, size_t whylen)
 {
@@ -130,7 +117,7 @@ int journal_open(struct plan_journal *j, const char *path, char *why, size_t why
     lseek(j->fd, 0, SEEK_END);
     j->path = strdup(path);
     if (st.st_size == 0)
-        sync_dir(path);
+        fs_sync_dir(path);
     return 0;
 }
 
@@ -188,7 +175,7 @@ void journal_close(struct plan_journal *j, const char *keep_as)
         close(j->fd);
     j->fd = -1;
     if (keep_as && j->path && rename(j->path, keep_as) == 0)
-        sync_dir(keep_as);
+        fs_sync_dir(keep_as);
     free(j->path);
     j->path = NULL;
 }

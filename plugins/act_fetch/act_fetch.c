@@ -11,6 +11,11 @@
 #include <openssl/evp.h>
 #include <pipit/plugin.h>
 #include "actcurl.h"
+#include "httploop.h"
+#include "pathbound.h"
+#include "syncdir.h"
+
+#define FETCH_MAX_URL 65536             /* bytes of url */
 
 static const struct pipit_api *api;     /* borrowed from the host */
 
@@ -25,10 +30,10 @@ struct fetch_ctx {
     const char *tls_cert_file;
     const char *tls_key_file;
     bool tls_insecure;
+    struct pipit_strlist allowed_dirs;  /* option: where dest may lead, empty: anywhere */
     mode_t perm;                        /* mode parsed */
     char want[65];                      /* sha256 in lower case */
-    char dir[PATH_MAX];                 /* the directory of dest */
-    char base[NAME_MAX + 1];            /* the last part of dest */
+    struct pathbound_parts at;          /* dest, resolved by act when allowed_dirs is set */
 };
 
 /* One download in progress: the sink of the transfer. */
@@ -62,6 +67,9 @@ static const struct pipit_option fetch_options[] = {
                      "PEM private key of tls_cert_file"),
     PIPIT_OPT_BOOL("tls_insecure_skip_verify", "false", struct fetch_ctx, tls_insecure,
                    "Accept any certificate and host name (the digest is still checked)"),
+    PIPIT_OPT_LIST("allowed_dirs", struct fetch_ctx, allowed_dirs,
+                   "Absolute directories dest must lead into once .. and the symlinks of "
+                   "its directory are resolved (unset: anywhere the daemon may write)"),
     PIPIT_OPT_END
 };
 
@@ -74,10 +82,16 @@ static int fetch_load(const struct pipit_api *host)
 static int fetch_init(pipit_instance *ins, void *data)
 {
     struct fetch_ctx *ctx = data;
-    const char *slash;
+    const char *err;
+    char why[4400];
     char *end;
     long m;
 
+    if (strlen(ctx->url) > FETCH_MAX_URL) {
+        api->log(ins, PIPIT_LOG_ERROR, "url: %zu bytes, longer than %d", strlen(ctx->url),
+                 FETCH_MAX_URL);
+        return PIPIT_ECONFIG;
+    }
     if (strncmp(ctx->url, "http://", 7) != 0 && strncmp(ctx->url, "https://", 8) != 0 &&
         strncmp(ctx->url, "file://", 7) != 0) {
         api->log(ins, PIPIT_LOG_ERROR, "url \"%s\": expected an http://, https:// or "
@@ -95,28 +109,28 @@ static int fetch_init(pipit_instance *ins, void *data)
     errno = 0;
     m = strtol(ctx->mode, &end, 8);
     if (!*ctx->mode || *end || errno || m < 0 || m > 07777) {
-        api->log(ins, PIPIT_LOG_ERROR, "mode \"%s\": expected octal permissions such "
+        api->log(ins, PIPIT_LOG_ERROR, "mode \"%.32s\": expected octal permissions such "
                  "as 0644", ctx->mode);
         return PIPIT_ECONFIG;
     }
     ctx->perm = (mode_t)m;
-    slash = strrchr(ctx->dest, '/');
-    const char *base = slash ? slash + 1 : ctx->dest;
-    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
-        strlen(base) > NAME_MAX - 16 || strlen(ctx->dest) >= sizeof ctx->dir) {
+    if (strlen(ctx->dest) >= sizeof ctx->at.path) {
+        api->log(ins, PIPIT_LOG_ERROR, "dest: %zu bytes, longer than a path may be (%zu)",
+                 strlen(ctx->dest), sizeof ctx->at.path - 1);
+        return PIPIT_ECONFIG;
+    }
+    if (pathbound_split(ctx->dest, &ctx->at) != 0) {
         api->log(ins, PIPIT_LOG_ERROR, "dest \"%s\": expected the path of a file",
                  ctx->dest);
         return PIPIT_ECONFIG;
     }
-    snprintf(ctx->base, sizeof ctx->base, "%s", base);
-    if (!slash)
-        snprintf(ctx->dir, sizeof ctx->dir, ".");
-    else if (slash == ctx->dest)
-        snprintf(ctx->dir, sizeof ctx->dir, "/");
-    else
-        snprintf(ctx->dir, sizeof ctx->dir, "%.*s", (int)(slash - ctx->dest), ctx->dest);
-    if (!ctx->tls_cert_file != !ctx->tls_key_file) {
-        api->log(ins, PIPIT_LOG_ERROR, "tls_cert_file and tls_key_file go together");
+    if (pathbound_check_dirs(&ctx->allowed_dirs, why, sizeof why)) {
+        api->log(ins, PIPIT_LOG_ERROR, "%s", why);
+        return PIPIT_ECONFIG;
+    }
+    if ((err = httploop_check_tls_files(ctx->tls_ca_file, ctx->tls_cert_file,
+                                        ctx->tls_key_file, why, sizeof why))) {
+        api->log(ins, PIPIT_LOG_ERROR, "%s", err);
         return PIPIT_ECONFIG;
     }
     return PIPIT_OK;
@@ -227,22 +241,6 @@ static const char *fetch_sink(void *arg, const char *p, size_t n)
     return NULL;
 }
 
-/* fsync the directory so that a rename in it is durable. */
-static int fetch_sync_dir(pipit_instance *ins, const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (fd < 0 || fsync(fd) != 0) {
-        api->log(ins, PIPIT_LOG_ERROR, "cannot fsync the directory %s: %s", dir,
-                 strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return PIPIT_EIO;
-    }
-    close(fd);
-    return PIPIT_OK;
-}
-
 static void fetch_results(pipit_instance *ins, const struct fetch_ctx *ctx,
                           const char *digest, uint64_t bytes, bool cached)
 {
@@ -271,12 +269,28 @@ static int fetch_act(pipit_instance *ins, void *data)
     struct actcurl_result r = { .body = NULL };
     int rc;
 
-    rc = fetch_digest_file(ins, ctx->dest, have, &bytes);
+    if (ctx->allowed_dirs.count) {
+        char real[PATH_MAX], why[3 * PATH_MAX];
+
+        rc = pathbound_check(&ctx->allowed_dirs, "dest", ctx->dest, NULL, false, real,
+                             sizeof real, why, sizeof why);
+        if (rc != PIPIT_OK) {
+            api->log(ins, PIPIT_LOG_ERROR, "%s", why);
+            return rc;
+        }
+        if (pathbound_split(real, &ctx->at) != 0) {
+            api->log(ins, PIPIT_LOG_ERROR, "dest \"%s\" leads to %s: too long", ctx->dest,
+                     real);
+            return PIPIT_EINVAL;
+        }
+    }
+    rc = fetch_digest_file(ins, ctx->at.path, have, &bytes);
     if (rc < 0)
         return rc;
     if (rc == 1 && strcmp(have, ctx->want) == 0) {
-        if (chmod(ctx->dest, ctx->perm) != 0) {
-            api->log(ins, PIPIT_LOG_ERROR, "cannot chmod %s: %s", ctx->dest, strerror(errno));
+        if (chmod(ctx->at.path, ctx->perm) != 0) {
+            api->log(ins, PIPIT_LOG_ERROR, "cannot chmod %s: %s", ctx->at.path,
+                     strerror(errno));
             return PIPIT_EIO;
         }
         api->log(ins, PIPIT_LOG_INFO, "%s already has sha256 %s: not downloaded",
@@ -285,12 +299,12 @@ static int fetch_act(pipit_instance *ins, void *data)
         return PIPIT_OK;
     }
 
-    if (snprintf(tmp, sizeof tmp, "%s/.%s.fetch-XXXXXX", ctx->dir, ctx->base) >=
+    if (snprintf(tmp, sizeof tmp, "%s/.%s.fetch-XXXXXX", ctx->at.dir, ctx->at.base) >=
         (int)sizeof tmp)
         return PIPIT_EINVAL;            /* init bounded both parts */
     if ((x.fd = mkostemp(tmp, O_CLOEXEC)) < 0) {  /* O_CREAT | O_EXCL */
         api->log(ins, PIPIT_LOG_ERROR, "cannot create a temporary file in %s: %s",
-                 ctx->dir, strerror(errno));
+                 ctx->at.dir, strerror(errno));
         return PIPIT_EIO;
     }
     if (!(x.md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(x.md, EVP_sha256(), NULL)) {
@@ -325,14 +339,17 @@ static int fetch_act(pipit_instance *ins, void *data)
     }
     close(x.fd);
     x.fd = -1;
-    if (rename(tmp, ctx->dest) != 0) {
-        api->log(ins, PIPIT_LOG_ERROR, "cannot rename %s to %s: %s", tmp, ctx->dest,
+    if (rename(tmp, ctx->at.path) != 0) {
+        api->log(ins, PIPIT_LOG_ERROR, "cannot rename %s to %s: %s", tmp, ctx->at.path,
                  strerror(errno));
         rc = PIPIT_EIO;
         goto fail;
     }
-    rc = fetch_sync_dir(ins, ctx->dir);
-    if (rc == PIPIT_OK) {
+    if (syncdir(ctx->at.dir) != 0) {    /* so that the rename is durable */
+        api->log(ins, PIPIT_LOG_ERROR, "cannot fsync the directory %s: %s", ctx->at.dir,
+                 strerror(errno));
+        rc = PIPIT_EIO;
+    } else {
         api->log(ins, PIPIT_LOG_INFO, "%s: %llu bytes, sha256 %s, in place at %s",
                  ctx->url, (unsigned long long)x.bytes, have, ctx->dest);
         fetch_results(ins, ctx, have, x.bytes, false);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <pipit/plugin.h>
 #include "actcurl.h"
+#include "httploop.h"
 #include "statuslist.h"
 
 static const struct pipit_api *api;     /* borrowed from the host */
@@ -59,33 +60,24 @@ static int http_load(const struct pipit_api *host)
     return actcurl_global_init();
 }
 
-/* A header name is a token: visible ASCII without separators. */
-static bool http_token(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++)
-        if (*s <= ' ' || *s >= 127 || strchr("()<>@,;:\\\"/[]?={}", *s))
-            return false;
-    return true;
-}
-
 static int http_init(pipit_instance *ins, void *data)
 {
     struct http_ctx *ctx = data;
-    char why[256];
+    const char *err;
+    char why[4400];
 
     if (strncmp(ctx->url, "http://", 7) != 0 && strncmp(ctx->url, "https://", 8) != 0) {
         api->log(ins, PIPIT_LOG_ERROR, "url \"%s\": expected an http:// or https:// URL",
                  ctx->url);
         return PIPIT_ECONFIG;
     }
-    if (ctx->method && !http_token(ctx->method)) {
+    if (ctx->method && !httploop_token(ctx->method)) {
         api->log(ins, PIPIT_LOG_ERROR, "method \"%s\" is not an HTTP method", ctx->method);
         return PIPIT_ECONFIG;
     }
-    if (!ctx->tls_cert_file != !ctx->tls_key_file) {
-        api->log(ins, PIPIT_LOG_ERROR, "tls_cert_file and tls_key_file go together");
+    if ((err = httploop_check_tls_files(ctx->tls_ca_file, ctx->tls_cert_file,
+                                        ctx->tls_key_file, why, sizeof why))) {
+        api->log(ins, PIPIT_LOG_ERROR, "%s", err);
         return PIPIT_ECONFIG;
     }
     if (statuslist_parse_items(ctx->expect_status.items, ctx->expect_status.count,
@@ -94,35 +86,13 @@ static int http_init(pipit_instance *ins, void *data)
         api->log(ins, PIPIT_LOG_ERROR, "expect_status: %s", why);
         return PIPIT_ECONFIG;
     }
-    for (size_t i = 0; i < ctx->headers.count; i++) {
-        const char *k = ctx->headers.keys[i], *v = ctx->headers.values[i];
-        char *line;
-
-        if (!http_token(k)) {
-            api->log(ins, PIPIT_LOG_ERROR, "headers: \"%s\" is not a header name", k);
-            goto fail;
-        }
-        if (strpbrk(v, "\r\n")) {       /* the value is secret: name the header only */
-            api->log(ins, PIPIT_LOG_ERROR, "headers: the value of %s has a line break", k);
-            goto fail;
-        }
-        if (asprintf(&line, *v ? "%s: %s" : "%s;", k, v) < 0)
-            goto nomem;
-        struct curl_slist *l = curl_slist_append(ctx->hdrs, line);
-        free(line);
-        if (!l)
-            goto nomem;
-        ctx->hdrs = l;
+    if ((err = httploop_headers(&ctx->headers, 0, &ctx->hdrs, why, sizeof why))) {
+        api->log(ins, PIPIT_LOG_ERROR, "%s", err);
+        curl_slist_free_all(ctx->hdrs);
+        ctx->hdrs = NULL;
+        return strcmp(err, "out of memory") == 0 ? PIPIT_ENOMEM : PIPIT_ECONFIG;
     }
     return PIPIT_OK;
-nomem:
-    curl_slist_free_all(ctx->hdrs);
-    ctx->hdrs = NULL;
-    return PIPIT_ENOMEM;
-fail:
-    curl_slist_free_all(ctx->hdrs);
-    ctx->hdrs = NULL;
-    return PIPIT_ECONFIG;
 }
 
 static void http_fini(pipit_instance *ins, void *data)

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <pipit/plugin.h>
+#include "pathbound.h"
+#include "syncdir.h"
 
 static const struct pipit_api *api;     /* borrowed from the host */
 
@@ -17,8 +19,8 @@ struct switch_ctx {
     const char *link;                   /* option: the symlink */
     const char *target;                 /* option: "" removes the link */
     bool allow_missing;                 /* option: target need not exist */
-    char dir[PATH_MAX];                 /* the directory of link */
-    char base[NAME_MAX + 1];            /* the last part of link */
+    struct pipit_strlist allowed_dirs;  /* option: where link and target may lead */
+    struct pathbound_parts at;          /* link, resolved by act when allowed_dirs is set */
 };
 
 static const struct pipit_option switch_options[] = {
@@ -29,6 +31,9 @@ static const struct pipit_option switch_options[] = {
                          "when relative); \"\" removes link"),
     PIPIT_OPT_BOOL("allow_missing", "false", struct switch_ctx, allow_missing,
                    "Point link at a target that does not exist (yet)"),
+    PIPIT_OPT_LIST("allowed_dirs", struct switch_ctx, allowed_dirs,
+                   "Absolute directories link and target must lead into once .. and "
+                   "symlinks are resolved (unset: anywhere the daemon may write)"),
     PIPIT_OPT_END
 };
 
@@ -41,42 +46,66 @@ static int switch_load(const struct pipit_api *host)
 static int switch_init(pipit_instance *ins, void *data)
 {
     struct switch_ctx *ctx = data;
-    const char *slash = strrchr(ctx->link, '/');
-    const char *base = slash ? slash + 1 : ctx->link;
+    char why[256];
 
-    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
-        strlen(base) > NAME_MAX - 16 || strlen(ctx->link) >= sizeof ctx->dir) {
+    if (strlen(ctx->link) >= sizeof ctx->at.path) {
+        api->log(ins, PIPIT_LOG_ERROR, "link: %zu bytes, longer than a path may be (%zu)",
+                 strlen(ctx->link), sizeof ctx->at.path - 1);
+        return PIPIT_ECONFIG;
+    }
+    if (pathbound_split(ctx->link, &ctx->at) != 0) {
         api->log(ins, PIPIT_LOG_ERROR, "link \"%s\": expected the path of a symlink",
                  ctx->link);
         return PIPIT_ECONFIG;
     }
     if (strlen(ctx->target) >= PATH_MAX) {
-        api->log(ins, PIPIT_LOG_ERROR, "target is longer than %d bytes", PATH_MAX - 1);
+        api->log(ins, PIPIT_LOG_ERROR, "target: %zu bytes, longer than a path may be (%d)",
+                 strlen(ctx->target), PATH_MAX - 1);
         return PIPIT_ECONFIG;
     }
-    snprintf(ctx->base, sizeof ctx->base, "%s", base);
-    if (!slash)
-        snprintf(ctx->dir, sizeof ctx->dir, ".");
-    else if (slash == ctx->link)
-        snprintf(ctx->dir, sizeof ctx->dir, "/");
-    else
-        snprintf(ctx->dir, sizeof ctx->dir, "%.*s", (int)(slash - ctx->link), ctx->link);
+    if (pathbound_check_dirs(&ctx->allowed_dirs, why, sizeof why)) {
+        api->log(ins, PIPIT_LOG_ERROR, "%s", why);
+        return PIPIT_ECONFIG;
+    }
     return PIPIT_OK;
+}
+
+/*
+ * With allowed_dirs set: link must lead into one of them (its directory's
+ * symlinks and .. resolved, the link itself not followed) and so must a
+ * target (resolved from the link's real directory, following what exists).
+ * From then on the resolved link is what is touched. Returns PIPIT_OK or
+ * the refusal (logged).
+ */
+static int switch_bound(pipit_instance *ins, struct switch_ctx *ctx)
+{
+    char real[PATH_MAX], why[3 * PATH_MAX];
+    int rc;
+
+    if (!ctx->allowed_dirs.count)
+        return PIPIT_OK;
+    rc = pathbound_check(&ctx->allowed_dirs, "link", ctx->link, NULL, false, real,
+                         sizeof real, why, sizeof why);
+    if (rc == PIPIT_OK && pathbound_split(real, &ctx->at) != 0) {
+        snprintf(why, sizeof why, "link \"%s\" leads to %s: too long", ctx->link, real);
+        rc = PIPIT_EINVAL;
+    }
+    if (rc == PIPIT_OK && *ctx->target)
+        rc = pathbound_check(&ctx->allowed_dirs, "target", ctx->target, ctx->at.dir, true,
+                             real, sizeof real, why, sizeof why);
+    if (rc != PIPIT_OK)
+        api->log(ins, PIPIT_LOG_ERROR, "%s", why);
+    return rc;
 }
 
 /* fsync the directory so that the rename or unlink in it is durable. */
 static int switch_sync_dir(pipit_instance *ins, const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (fd < 0 || fsync(fd) != 0) {
+    if (syncdir(dir) != 0) {
         api->log(ins, PIPIT_LOG_ERROR, "cannot fsync the directory %s: %s", dir,
                  strerror(errno));
-        if (fd >= 0)
-            close(fd);
         return PIPIT_EIO;
     }
-    close(fd);
     return PIPIT_OK;
 }
 
@@ -93,28 +122,28 @@ static int switch_flip(pipit_instance *ins, struct switch_ctx *ctx)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     for (i = 0; i < 100; i++) {
-        if (snprintf(tmp, sizeof tmp, "%s/.%s.switch-%ld-%ld-%d", ctx->dir, ctx->base,
+        if (snprintf(tmp, sizeof tmp, "%s/.%s.switch-%ld-%ld-%d", ctx->at.dir, ctx->at.base,
                      (long)getpid(), (long)ts.tv_nsec, i) >= (int)sizeof tmp)
             return PIPIT_EINVAL;
         if (symlink(ctx->target, tmp) == 0)
             break;
         if (errno != EEXIST) {
-            api->log(ins, PIPIT_LOG_ERROR, "cannot create a symlink in %s: %s", ctx->dir,
+            api->log(ins, PIPIT_LOG_ERROR, "cannot create a symlink in %s: %s", ctx->at.dir,
                      strerror(errno));
             return PIPIT_EIO;
         }
     }
     if (i == 100) {
-        api->log(ins, PIPIT_LOG_ERROR, "cannot find a free temporary name in %s", ctx->dir);
+        api->log(ins, PIPIT_LOG_ERROR, "cannot find a free temporary name in %s", ctx->at.dir);
         return PIPIT_EIO;
     }
-    if (rename(tmp, ctx->link) != 0) {
-        api->log(ins, PIPIT_LOG_ERROR, "cannot rename %s over %s: %s", tmp, ctx->link,
+    if (rename(tmp, ctx->at.path) != 0) {
+        api->log(ins, PIPIT_LOG_ERROR, "cannot rename %s over %s: %s", tmp, ctx->at.path,
                  strerror(errno));
         unlink(tmp);
         return PIPIT_EIO;
     }
-    return switch_sync_dir(ins, ctx->dir);
+    return switch_sync_dir(ins, ctx->at.dir);
 }
 
 /*
@@ -136,39 +165,41 @@ static int switch_act(pipit_instance *ins, void *data)
         api->log(ins, PIPIT_LOG_ERROR, "the step's deadline passed before the switch");
         return PIPIT_ETIMEDOUT;
     }
-    if (lstat(ctx->link, &st) == 0) {
+    if ((rc = switch_bound(ins, ctx)) != PIPIT_OK)
+        return rc;
+    if (lstat(ctx->at.path, &st) == 0) {
         if (!S_ISLNK(st.st_mode)) {
             api->log(ins, PIPIT_LOG_ERROR, "%s exists and is not a symlink: refusing to "
-                     "replace it", ctx->link);
+                     "replace it", ctx->at.path);
             return PIPIT_EINVAL;
         }
-        ssize_t n = readlink(ctx->link, previous, sizeof previous - 1);
+        ssize_t n = readlink(ctx->at.path, previous, sizeof previous - 1);
         if (n < 0) {
-            api->log(ins, PIPIT_LOG_ERROR, "cannot read the symlink %s: %s", ctx->link,
+            api->log(ins, PIPIT_LOG_ERROR, "cannot read the symlink %s: %s", ctx->at.path,
                      strerror(errno));
             return PIPIT_EIO;
         }
         previous[n] = '\0';
     } else if (errno != ENOENT) {
-        api->log(ins, PIPIT_LOG_ERROR, "cannot stat %s: %s", ctx->link, strerror(errno));
+        api->log(ins, PIPIT_LOG_ERROR, "cannot stat %s: %s", ctx->at.path, strerror(errno));
         return PIPIT_EIO;
     }
     api->set_result(ins, "previous", previous);
 
     if (!*ctx->target) {
         if (!*previous) {
-            api->log(ins, PIPIT_LOG_INFO, "%s: no link to remove", ctx->link);
+            api->log(ins, PIPIT_LOG_INFO, "%s: no link to remove", ctx->at.path);
             api->set_result(ins, "changed", "false");
             return PIPIT_OK;
         }
-        if (unlink(ctx->link) != 0) {
-            api->log(ins, PIPIT_LOG_ERROR, "cannot remove %s: %s", ctx->link,
+        if (unlink(ctx->at.path) != 0) {
+            api->log(ins, PIPIT_LOG_ERROR, "cannot remove %s: %s", ctx->at.path,
                      strerror(errno));
             return PIPIT_EIO;
         }
-        rc = switch_sync_dir(ins, ctx->dir);
+        rc = switch_sync_dir(ins, ctx->at.dir);
         if (rc == PIPIT_OK) {
-            api->log(ins, PIPIT_LOG_INFO, "%s removed (it pointed to %s)", ctx->link,
+            api->log(ins, PIPIT_LOG_INFO, "%s removed (it pointed to %s)", ctx->at.path,
                      previous);
             api->set_result(ins, "changed", "true");
         }
@@ -181,7 +212,7 @@ static int switch_act(pipit_instance *ins, void *data)
         if (ctx->target[0] == '/')
             snprintf(resolved, sizeof resolved, "%s", ctx->target);
         else
-            snprintf(resolved, sizeof resolved, "%s/%s", ctx->dir, ctx->target);
+            snprintf(resolved, sizeof resolved, "%s/%s", ctx->at.dir, ctx->target);
         if (stat(resolved, &st) != 0) {
             api->log(ins, PIPIT_LOG_ERROR, "target %s (%s) does not exist: %s (set "
                      "allow_missing: true to point at it anyway)", ctx->target, resolved,

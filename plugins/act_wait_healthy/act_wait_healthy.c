@@ -7,6 +7,7 @@
 #include <time.h>
 #include <pipit/plugin.h>
 #include "actcurl.h"
+#include "httploop.h"
 #include "statuslist.h"
 #include "subproc.h"
 
@@ -71,7 +72,8 @@ static int wh_load(const struct pipit_api *host)
 static int wh_init(pipit_instance *ins, void *data)
 {
     struct wh_ctx *ctx = data;
-    char why[256];
+    const char *err;
+    char why[4400];
 
     ctx->ins = ins;
     if (!ctx->url == !ctx->command.count) {
@@ -90,8 +92,9 @@ static int wh_init(pipit_instance *ins, void *data)
         api->log(ins, PIPIT_LOG_ERROR, "expect_status: %s", why);
         return PIPIT_ECONFIG;
     }
-    if (!ctx->tls_cert_file != !ctx->tls_key_file) {
-        api->log(ins, PIPIT_LOG_ERROR, "tls_cert_file and tls_key_file go together");
+    if ((err = httploop_check_tls_files(ctx->tls_ca_file, ctx->tls_cert_file,
+                                        ctx->tls_key_file, why, sizeof why))) {
+        api->log(ins, PIPIT_LOG_ERROR, "%s", err);
         return PIPIT_ECONFIG;
     }
     if (ctx->command.count) {

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 #include "actcurl.h"
+#include "httploop.h"
 
 struct actcurl_xfer {
     const struct actcurl_req *req;
@@ -162,16 +163,9 @@ int actcurl_run(const struct pipit_api *api, pipit_instance *ins,
     }
     if (req->headers)
         ACTCURL_SET(CURLOPT_HTTPHEADER, req->headers);
-    if (req->tls_ca_file)
-        ACTCURL_SET(CURLOPT_CAINFO, req->tls_ca_file);
-    if (req->tls_cert_file) {
-        ACTCURL_SET(CURLOPT_SSLCERT, req->tls_cert_file);
-        ACTCURL_SET(CURLOPT_SSLKEY, req->tls_key_file);
-    }
-    if (req->tls_insecure) {
-        ACTCURL_SET(CURLOPT_SSL_VERIFYPEER, 0L);
-        ACTCURL_SET(CURLOPT_SSL_VERIFYHOST, 0L);
-    }
+    if ((c = httploop_set_tls(e, req->tls_ca_file, req->tls_cert_file, req->tls_key_file,
+                              req->tls_insecure)) != CURLE_OK)
+        goto refused;
 
     r->code = c = curl_easy_perform(e);
     r->duration_ms = actcurl_now_ms() - t0;

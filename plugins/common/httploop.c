@@ -2,10 +2,13 @@
 #define _GNU_SOURCE
 #include "httploop.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HTTPLOOP_NEVER UINT64_MAX
 
@@ -283,6 +286,117 @@ CURLcode httploop_set_tls(CURL *easy, const char *ca_file, const char *cert_file
             c = curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
     }
     return c;
+}
+
+const char *httploop_check_tls_files(const char *ca_file, const char *cert_file,
+                                     const char *key_file, char *why, size_t whylen)
+{
+    const char *files[3][2] = {
+        { "tls_ca_file", ca_file }, { "tls_cert_file", cert_file },
+        { "tls_key_file", key_file },
+    };
+
+    if (!cert_file != !key_file)
+        return "tls_cert_file: tls_cert_file and tls_key_file go together";
+    for (int i = 0; i < 3; i++)
+        if (files[i][1] && access(files[i][1], R_OK) != 0) {
+            snprintf(why, whylen, "%s: %s: %s", files[i][0], files[i][1], strerror(errno));
+            return why;
+        }
+    return NULL;
+}
+
+bool httploop_token(const char *s)
+{
+    if (!*s)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || strchr("!#$%&'*+-.^_`|~", *p)))
+            return false;
+    return true;
+}
+
+const char *httploop_headers(const struct pipit_strmap *headers, size_t max,
+                             struct curl_slist **list, char *why, size_t whylen)
+{
+    if (max && headers->count > max) {
+        snprintf(why, whylen, "headers: more than %zu", max);
+        return why;
+    }
+    for (size_t i = 0; i < headers->count; i++) {
+        const char *k = headers->keys[i], *v = headers->values[i];
+        char *line;
+
+        if (!httploop_token(k)) {
+            snprintf(why, whylen, "headers: \"%.64s\" is not a header name", k);
+            return why;
+        }
+        if (strpbrk(v, "\r\n")) {
+            snprintf(why, whylen, "headers.%.64s: the value holds a line break", k);
+            return why;
+        }
+        if (asprintf(&line, *v ? "%s: %s" : "%s;", k, v) < 0)
+            return "out of memory";
+        struct curl_slist *l = curl_slist_append(*list, line);
+        explicit_bzero(line, strlen(line));
+        free(line);
+        if (!l)
+            return "out of memory";
+        *list = l;
+    }
+    return NULL;
+}
+
+const char *httploop_url_parse(const char *url, const char *key, struct httploop_url *u,
+                               char *why, size_t whylen)
+{
+    struct httploop_url r = { .https = false };
+    CURLU *h = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *shown = NULL;
+    const char *err = NULL;
+
+    if (!h)
+        return "out of memory";
+    if (curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host ||
+        curl_url_get(h, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        snprintf(why, whylen, "%s: \"%s\" is not a URL with a scheme and a host", key,
+                 strchr(url, '@') ? "(hidden: it may hold credentials)" : url);
+        err = why;
+        goto out;
+    }
+    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+        snprintf(why, whylen, "%s: scheme \"%.16s\" is not http or https", key, scheme);
+        err = why;
+        goto out;
+    }
+    r.https = strcmp(scheme, "https") == 0;
+    curl_url_set(h, CURLUPART_USER, NULL, 0);
+    curl_url_set(h, CURLUPART_PASSWORD, NULL, 0);
+    if (curl_url_get(h, CURLUPART_URL, &shown, 0) != CURLUE_OK ||
+        !(r.shown = strdup(shown)) || !(r.host = strdup(host)) || !(r.port = strdup(port))) {
+        httploop_url_free(&r);
+        err = "out of memory";
+    }
+out:
+    curl_free(shown);
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(h);
+    if (!err)
+        *u = r;
+    return err;
+}
+
+void httploop_url_free(struct httploop_url *u)
+{
+    free(u->shown);
+    free(u->host);
+    free(u->port);
+    u->shown = u->host = u->port = NULL;
 }
 
 static CURLcode global_rc;

@@ -77,6 +77,50 @@ HTTPLOOP_HIDDEN CURLcode httploop_set_tls(CURL *easy, const char *ca_file,
                                           const char *cert_file, const char *key_file,
                                           bool insecure);
 
+/* Check the TLS file options the HTTP plugins share: tls_cert_file and
+ * tls_key_file go together, and each file given (NULL: none) can be read
+ * now. Returns NULL, or the first problem as "KEY: reason" in why. */
+HTTPLOOP_HIDDEN const char *httploop_check_tls_files(const char *ca_file,
+                                                     const char *cert_file,
+                                                     const char *key_file,
+                                                     char *why, size_t whylen);
+
+/* True when s is an RFC 9110 token (a header name, a method). */
+HTTPLOOP_HIDDEN bool httploop_token(const char *s);
+
+/*
+ * Append the headers option (name to value) to *list for CURLOPT_HTTPHEADER:
+ * each name a token, no CR or LF in a value, an empty value sent as
+ * "Name;" (curl's form: "Name:" would remove the header), at most max
+ * headers (0: no bound). Values are secret: a problem names the header
+ * only, and each line is wiped once curl has copied it. Returns NULL, or
+ * the first problem as "headers...: reason" in why ("out of memory" when
+ * that is the problem); *list keeps what was appended (free it with
+ * curl_slist_free_all either way).
+ */
+HTTPLOOP_HIDDEN const char *httploop_headers(const struct pipit_strmap *headers, size_t max,
+                                             struct curl_slist **list, char *why,
+                                             size_t whylen);
+
+/* What the HTTP plugins read from a URL option; free with httploop_url_free. */
+struct httploop_url {
+    char *shown;                /* the URL without user:password, for logs */
+    char *host;
+    char *port;                 /* the scheme's default when the URL has none */
+    bool https;
+};
+
+/*
+ * Read url, an http:// or https:// URL with a host, into u. Returns NULL,
+ * or why it is refused as "KEY: reason" in why ("out of memory" when that
+ * is the problem); the URL is not repeated when it may hold credentials.
+ * u is filled only on success.
+ */
+HTTPLOOP_HIDDEN const char *httploop_url_parse(const char *url, const char *key,
+                                               struct httploop_url *u, char *why,
+                                               size_t whylen);
+HTTPLOOP_HIDDEN void httploop_url_free(struct httploop_url *u);
+
 /* Transfers started and not ended yet. */
 HTTPLOOP_HIDDEN unsigned httploop_running(const struct httploop *hl);
 

@@ -7,11 +7,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "syncdir.h"
 
 #define IDSET_MAGIC "pipit-billing-export-state 1"
 
@@ -221,7 +221,7 @@ int idset_save(const struct idset *s, const char *path, const void *validator, s
 {
     char tmp[4200], hex[2 * IDSET_ID_LEN + 1];
     FILE *f = NULL;
-    int fd = -1, dfd;
+    int fd = -1;
 
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
         snprintf(why, size, "%s: path too long", path);
@@ -254,13 +254,7 @@ int idset_save(const struct idset *s, const char *path, const void *validator, s
     f = NULL;
     if (rename(tmp, path) != 0)
         goto fail;
-    /* the rename is durable once the directory is */
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s", path);
-    if ((dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    syncdir_of(path);                   /* the rename is durable once the directory is */
     return 0;
 fail:
     snprintf(why, size, "cannot write %s: %s", tmp, strerror(errno));

@@ -1083,47 +1083,15 @@ static int bx_collect(pipit_instance *ins, void *data)
 /* Set ctx->shown, the URL without user:password; NULL or why it is refused. */
 static const char *bx_url_parse(struct bx_ctx *ctx, char *why, size_t size)
 {
-    CURLU *h = curl_url();
-    char *scheme = NULL, *host = NULL, *shown = NULL;
-    const char *err = NULL;
+    struct httploop_url u;
+    const char *err = httploop_url_parse(ctx->url, "url", &u, why, size);
 
-    if (!h)
-        return "out of memory";
-    if (curl_url_set(h, CURLUPART_URL, ctx->url, 0) != CURLUE_OK ||
-        curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
-        snprintf(why, size, "url: \"%s\" is not a URL with a scheme and a host",
-                 strchr(ctx->url, '@') ? "(hidden: it may hold credentials)" : ctx->url);
-        err = why;
-        goto out;
-    }
-    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-        snprintf(why, size, "url: scheme \"%.16s\" is not http or https", scheme);
-        err = why;
-        goto out;
-    }
-    curl_url_set(h, CURLUPART_USER, NULL, 0);
-    curl_url_set(h, CURLUPART_PASSWORD, NULL, 0);
-    if (curl_url_get(h, CURLUPART_URL, &shown, 0) != CURLUE_OK ||
-        !(ctx->shown = strdup(shown)))
-        err = "out of memory";
-out:
-    curl_free(shown);
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(h);
-    return err;
-}
-
-static bool bx_header_name(const char *name)
-{
-    if (!*name)
-        return false;
-    for (const char *p = name; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= '0' && *p <= '9') || strchr("!#$%&'*+-.^_`|~", *p)))
-            return false;
-    return true;
+    if (err)
+        return err;
+    ctx->shown = u.shown;
+    u.shown = NULL;
+    httploop_url_free(&u);
+    return NULL;
 }
 
 static bool bx_label_name(const char *s)
@@ -1261,41 +1229,10 @@ static const char *bx_check(struct bx_ctx *ctx, char *why, size_t size)
     if (ctx->path && (ctx->headers.count || ctx->tls_ca_file || ctx->tls_cert_file ||
                       ctx->tls_insecure))
         return "headers: headers and tls_* options are for url, not path";
-    if (!ctx->tls_cert_file != !ctx->tls_key_file)
-        return "tls_cert_file: tls_cert_file and tls_key_file go together";
-    const char *files[3][2] = {
-        { "tls_ca_file", ctx->tls_ca_file }, { "tls_cert_file", ctx->tls_cert_file },
-        { "tls_key_file", ctx->tls_key_file },
-    };
-    for (int i = 0; i < 3; i++)
-        if (files[i][1] && access(files[i][1], R_OK) != 0) {
-            snprintf(why, size, "%s: %s: %s", files[i][0], files[i][1], strerror(errno));
-            return why;
-        }
-    if (ctx->headers.count > BX_MAX_HEADERS)
-        return "headers: more than 64";
-    for (size_t i = 0; i < ctx->headers.count; i++) {
-        const char *k = ctx->headers.keys[i], *v = ctx->headers.values[i];
-        char *line;
-
-        if (!bx_header_name(k)) {
-            snprintf(why, size, "headers: \"%.64s\" is not a header name", k);
-            return why;
-        }
-        if (strpbrk(v, "\r\n")) {
-            snprintf(why, size, "headers.%.64s: the value holds a line break", k);
-            return why;
-        }
-        if (asprintf(&line, *v ? "%s: %s" : "%s;", k, v) < 0)
-            return "out of memory";
-        struct curl_slist *l = curl_slist_append(ctx->hdrs, line);
-        explicit_bzero(line, strlen(line));
-        free(line);
-        if (!l)
-            return "out of memory";
-        ctx->hdrs = l;
-    }
-    return NULL;
+    if ((err = httploop_check_tls_files(ctx->tls_ca_file, ctx->tls_cert_file,
+                                        ctx->tls_key_file, why, size)) != NULL)
+        return err;
+    return httploop_headers(&ctx->headers, BX_MAX_HEADERS, &ctx->hdrs, why, size);
 }
 
 /* Free what init made; safe on a partly made ctx. */

@@ -359,49 +359,16 @@ static const char *const hc_methods[] = {
  */
 static const char *hc_url_parse(struct hc_ctx *ctx, char *why, size_t size)
 {
-    CURLU *h = curl_url();
-    char *scheme = NULL, *host = NULL, *shown = NULL;
-    const char *err = NULL;
+    struct httploop_url u;
+    const char *err = httploop_url_parse(ctx->url, "url", &u, why, size);
 
-    if (!h)
-        return "out of memory";
-    if (curl_url_set(h, CURLUPART_URL, ctx->url, 0) != CURLUE_OK ||
-        curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
-        snprintf(why, size, "url: \"%s\" is not a URL with a scheme and a host",
-                 strchr(ctx->url, '@') ? "(hidden: it may hold credentials)" : ctx->url);
-        err = why;
-        goto out;
-    }
-    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-        snprintf(why, size, "url: scheme \"%.16s\" is not http or https", scheme);
-        err = why;
-        goto out;
-    }
-    ctx->https = strcmp(scheme, "https") == 0;
-    curl_url_set(h, CURLUPART_USER, NULL, 0);
-    curl_url_set(h, CURLUPART_PASSWORD, NULL, 0);
-    if (curl_url_get(h, CURLUPART_URL, &shown, 0) != CURLUE_OK ||
-        !(ctx->shown = strdup(shown)))
-        err = "out of memory";
-out:
-    curl_free(shown);
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(h);
-    return err;
-}
-
-/* True when name is an HTTP header name (an RFC 9110 token). */
-static bool hc_header_name(const char *name)
-{
-    if (!*name)
-        return false;
-    for (const char *p = name; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= '0' && *p <= '9') || strchr("!#$%&'*+-.^_`|~", *p)))
-            return false;
-    return true;
+    if (err)
+        return err;
+    ctx->https = u.https;
+    ctx->shown = u.shown;
+    u.shown = NULL;
+    httploop_url_free(&u);
+    return NULL;
 }
 
 /*
@@ -430,8 +397,6 @@ static const char *hc_check(struct hc_ctx *ctx, char *why, size_t size)
     }
     if (ctx->timeout_ms >= ctx->interval_ms)
         return "timeout: must be less than check_interval";
-    if (!ctx->tls_cert_file != !ctx->tls_key_file)
-        return "tls_cert_file: tls_cert_file and tls_key_file go together";
     if (ctx->body_contains && !*ctx->body_contains)
         return "body_contains: is empty";
     if (ctx->request_body && !strcmp(ctx->method, "HEAD"))
@@ -440,39 +405,10 @@ static const char *hc_check(struct hc_ctx *ctx, char *why, size_t size)
         return "method: HEAD has no body for body_contains or body_regex to look at";
     if ((ctx->body_contains || ctx->body_regex) && ctx->max_body == 0)
         return "max_body: 0 reads no body for body_contains or body_regex to look at";
-    const char *files[3][2] = {
-        { "tls_ca_file", ctx->tls_ca_file }, { "tls_cert_file", ctx->tls_cert_file },
-        { "tls_key_file", ctx->tls_key_file },
-    };
-    for (int i = 0; i < 3; i++)
-        if (files[i][1] && access(files[i][1], R_OK) != 0) {
-            snprintf(why, size, "%s: %s: %s", files[i][0], files[i][1], strerror(errno));
-            return why;
-        }
-    if (ctx->headers.count > HC_MAX_HEADERS)
-        return "headers: more than 64";
-    for (size_t i = 0; i < ctx->headers.count; i++) {
-        const char *k = ctx->headers.keys[i], *v = ctx->headers.values[i];
-        char *line;
-
-        if (!hc_header_name(k)) {
-            snprintf(why, size, "headers: \"%.64s\" is not a header name", k);
-            return why;
-        }
-        if (strpbrk(v, "\r\n")) {
-            snprintf(why, size, "headers.%.64s: the value holds a line break", k);
-            return why;
-        }
-        /* "Name;" sends a header with an empty value; "Name:" would remove it. */
-        if (asprintf(&line, *v ? "%s: %s" : "%s;", k, v) < 0)
-            return "out of memory";
-        struct curl_slist *l = curl_slist_append(ctx->hdrs, line);
-        explicit_bzero(line, strlen(line));
-        free(line);
-        if (!l)
-            return "out of memory";
-        ctx->hdrs = l;
-    }
+    if ((err = httploop_check_tls_files(ctx->tls_ca_file, ctx->tls_cert_file,
+                                        ctx->tls_key_file, why, size)) ||
+        (err = httploop_headers(&ctx->headers, HC_MAX_HEADERS, &ctx->hdrs, why, size)))
+        return err;
     if (ctx->body_regex) {
         int ec;
         PCRE2_SIZE off;

@@ -394,42 +394,23 @@ static int prom_easy_setup(struct prom_ctx *ctx, struct prom_target *t)
  */
 static int prom_target_parse(struct prom_ctx *ctx, struct prom_target *t, const char *u)
 {
-    CURLU *h = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL;
-    int rc = PIPIT_ECONFIG;
+    struct httploop_url p;
+    char why[512];
+    const char *err = httploop_url_parse(u, "targets", &p, why, sizeof why);
+    int rc = PIPIT_OK;
 
     t->url = u;
-    if (!h)
-        return PIPIT_ENOMEM;
-    if (curl_url_set(h, CURLUPART_URL, u, 0) != CURLUE_OK ||
-        curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(h, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        api->log(ctx->ins, PIPIT_LOG_ERROR, "targets: \"%s\" is not a URL with a host",
-                 strchr(u, '@') ? "(hidden: it holds credentials)" : u);
-        goto out;
+    if (err) {
+        api->log(ctx->ins, PIPIT_LOG_ERROR, "%s", err);
+        return strcmp(err, "out of memory") == 0 ? PIPIT_ENOMEM : PIPIT_ECONFIG;
     }
-    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-        api->log(ctx->ins, PIPIT_LOG_ERROR, "targets: scheme \"%s\" is not http or https",
-                 scheme);
-        goto out;
-    }
-    curl_url_set(h, CURLUPART_USER, NULL, 0);
-    curl_url_set(h, CURLUPART_PASSWORD, NULL, 0);
-    char *shown = NULL;
-    if (curl_url_get(h, CURLUPART_URL, &shown, 0) != CURLUE_OK ||
-        !(t->shown = strdup(shown)) || asprintf(&t->instance, "%s:%s", host, port) < 0) {
+    if (asprintf(&t->instance, "%s:%s", p.host, p.port) < 0) {
         t->instance = NULL;
         rc = PIPIT_ENOMEM;
-    } else {
-        rc = PIPIT_OK;
     }
-    curl_free(shown);
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_url_cleanup(h);
+    t->shown = p.shown;
+    p.shown = NULL;
+    httploop_url_free(&p);
     return rc;
 }
 
@@ -438,6 +419,7 @@ out:
 static int prom_check(struct prom_ctx *ctx)
 {
     const char *why = NULL;
+    char buf[4400];
 
     if (!ctx->timeout_ms) {
         ctx->timeout_ms = ctx->interval_ms * 9 / 10;
@@ -450,24 +432,15 @@ static int prom_check(struct prom_ctx *ctx)
         why = "scrape_timeout must be less than scrape_interval";
     else if (ctx->targets.count == 0)
         why = "targets is empty";
-    else if (!ctx->tls_cert_file != !ctx->tls_key_file)
-        why = "tls_cert_file and tls_key_file go together";
     else if (ctx->job && !*ctx->job)
         why = "job is empty";
+    else
+        why = httploop_check_tls_files(ctx->tls_ca_file, ctx->tls_cert_file,
+                                       ctx->tls_key_file, buf, sizeof buf);
     if (why) {
         api->log(ctx->ins, PIPIT_LOG_ERROR, "%s", why);
         return PIPIT_ECONFIG;
     }
-    const char *files[3][2] = {
-        { "tls_ca_file", ctx->tls_ca_file }, { "tls_cert_file", ctx->tls_cert_file },
-        { "tls_key_file", ctx->tls_key_file },
-    };
-    for (int i = 0; i < 3; i++)
-        if (files[i][1] && access(files[i][1], R_OK) != 0) {
-            api->log(ctx->ins, PIPIT_LOG_ERROR, "%s %s: %s", files[i][0], files[i][1],
-                     strerror(errno));
-            return PIPIT_ECONFIG;
-        }
     for (size_t i = 0; i < ctx->targets.count; i++)
         for (size_t j = 0; j < i; j++)
             if (strcmp(ctx->targets.items[i], ctx->targets.items[j]) == 0) {

@@ -134,4 +134,43 @@ static inline int at_entries(const char *dir)
     return n;
 }
 
+/* The directories of the allowed_dirs tests. */
+struct at_tree {
+    char apps[2048];                    /* dir/apps: what allowed_dirs names */
+    char outside[2048];                 /* dir/outside: where no step may write */
+    char escape[3072];                  /* dir/apps/escape: a symlink to outside */
+};
+
+/* Make dir/apps/sub, dir/outside and the symlink dir/apps/escape -> outside. */
+static inline void at_tree_make(const char *dir, const char *sub, struct at_tree *t)
+{
+    char rel[256];
+
+    snprintf(t->apps, sizeof t->apps, "%s/apps", dir);
+    snprintf(t->outside, sizeof t->outside, "%s/outside", dir);
+    snprintf(t->escape, sizeof t->escape, "%s/escape", t->apps);
+    snprintf(rel, sizeof rel, "apps/%s", sub);
+    tp_mkdirs(dir, rel);
+    tp_mkdirs(dir, "outside");
+    if (symlink(t->outside, t->escape) != 0)
+        diag("cannot make %s", t->escape);
+}
+
+/* "key=" and n bytes of 'a' (free() it): a megabyte parameter. */
+static inline char *at_huge(const char *key, size_t n)
+{
+    size_t k = strlen(key);
+    char *s = malloc(k + 1 + n + 1);
+
+    if (!s) {
+        printf("Bail out! out of memory\n");
+        exit(1);
+    }
+    memcpy(s, key, k);
+    s[k] = '=';
+    memset(s + k + 1, 'a', n);
+    s[k + 1 + n] = '\0';
+    return s;
+}
+
 #endif

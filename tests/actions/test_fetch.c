@@ -1,4 +1,4 @@
-/* test_fetch.c: the fetch action through the harness: verified downloads over HTTP and file://, a wrong digest, the cache, max_size, the deadline. */
+/* test_fetch.c: the fetch action through the harness: verified downloads over HTTP and file://, a wrong digest, the cache, max_size, the deadline, allowed_dirs, odd values. */
 #include "acttest.h"
 #include "../http/httpd.h"
 
@@ -208,6 +208,102 @@ static void test_config(void)
     tp_close(&t);
 }
 
+/* One fetch of www/v1.tar from file:// to dest bounded by allowed_dirs=[tmp/apps];
+ * returns its status, the log kept. */
+static int bounded_fetch(const char *dest)
+{
+    struct tp t;
+    int rc;
+
+    at_log_clear();
+    rc = at_step(&t, "fetch", (const char *[]){
+                     kv("url", "file://%s/www/v1.tar", tmp), kv("sha256", "%s", sum_v1),
+                     kv("dest", "%s", dest), kv("allowed_dirs", "[\"%s/apps\"]", tmp),
+                     NULL }, 10000);
+    tp_close(&t);
+    return rc;
+}
+
+/*
+ * allowed_dirs: dest must lead into tmp/apps once .. and the symlinks of
+ * its directory are resolved. Passes when a dest inside is written and
+ * every escape (.., a symlinked directory, an absolute path) is refused
+ * with PIPIT_EPERM, the log naming the key and the path, nothing written
+ * outside (no temporary file either).
+ */
+static void test_allowed_dirs(void)
+{
+    struct at_tree d;
+    char p[4400];
+
+    at_tree_make(tmp, "releases", &d);
+    const char *apps = d.apps, *outside = d.outside, *esc = d.escape;
+
+    snprintf(p, sizeof p, "%s/releases/../app.tar", apps);
+    is_int(bounded_fetch(p), PIPIT_OK, "a dest inside (.. that stays inside) is written");
+    snprintf(p, sizeof p, "%s/app.tar", apps);
+    is_str(tp_slurp(p), "artifact v1\n", "where it leads");
+
+    snprintf(p, sizeof p, "%s/releases/../../outside/app.tar", apps);
+    is_int(bounded_fetch(p), PIPIT_EPERM, "a dest with ../ out is refused");
+    ok(at_logged("msg=\"dest \\\"") &&
+       at_logged("outside/app.tar, which is outside allowed_dirs"),
+       "naming the key and where it leads");
+    is_int(at_entries(outside), 0, "nothing is written outside");
+
+    snprintf(p, sizeof p, "%s/app.tar", esc);
+    is_int(bounded_fetch(p), PIPIT_EPERM, "a dest under a symlinked directory that leads "
+           "out is refused");
+    is_int(at_entries(outside), 0, "nothing is written outside");
+
+    snprintf(p, sizeof p, "%s/app.tar", outside);
+    is_int(bounded_fetch(p), PIPIT_EPERM, "an absolute dest outside is refused");
+    is_int(at_entries(outside), 0, "nothing is written outside");
+
+    snprintf(p, sizeof p, "%s/nothing/app.tar", apps);
+    is_int(bounded_fetch(p), PIPIT_EINVAL, "a dest in a directory that does not exist is "
+           "refused");
+    ok(at_logged("its directory"), "saying which");
+}
+
+/*
+ * Shell metacharacters in dest are bytes of the name, never run; a
+ * megabyte-long dest or url is refused with its length, not echoed.
+ * Passes when the file with the odd name holds the artifact, no file the
+ * metacharacters would make exists, and both 1 MiB values give
+ * PIPIT_ECONFIG with a short log line.
+ */
+static void test_odd_values(void)
+{
+    static const char odd[] = "x $(touch pwned1); `touch pwned2` | &;<>*?'\" ~ {a,b}";
+    char p[4400];
+    struct tp t;
+
+    snprintf(p, sizeof p, "%s/apps/%s", tmp, odd);
+    is_int(bounded_fetch(p), PIPIT_OK, "metacharacters in dest");
+    is_str(tp_slurp(p), "artifact v1\n", "are the file's name");
+    ok(!at_exists("pwned1") && !at_exists("pwned2"), "and never run");
+
+    char *huge = at_huge("dest", 1u << 20);
+    at_log_clear();
+    is_int(at_step(&t, "fetch", (const char *[]){ "url=file:///x", kv("sha256", SUM_EMPTY),
+                                                  huge, NULL }, 0),
+           PIPIT_ECONFIG, "a 1 MiB dest is refused");
+    ok(at_logged("dest: 1048576 bytes, longer than a path may be"), "with its length");
+    ok(strlen(at_log()) < 4096, "in a short log line");
+    tp_close(&t);
+    free(huge);
+    huge = at_huge("url", 1u << 20);
+    at_log_clear();
+    is_int(at_step(&t, "fetch", (const char *[]){ huge, kv("sha256", SUM_EMPTY),
+                                                  "dest=/tmp/x", NULL }, 0),
+           PIPIT_ECONFIG, "a 1 MiB url is refused");
+    ok(at_logged("url: 1048576 bytes, longer than 65536"), "with its length");
+    ok(strlen(at_log()) < 4096, "in a short log line");
+    tp_close(&t);
+    free(huge);
+}
+
 int main(void)
 {
     char www[4200], v1[4400];
@@ -233,6 +329,8 @@ int main(void)
     test_bad_digest();
     test_file_and_limits();
     test_config();
+    test_allowed_dirs();
+    test_odd_values();
     httpd_stop(&srv);
     at_log_end();
     tp_rmtree(tmp);

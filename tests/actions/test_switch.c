@@ -1,4 +1,4 @@
-/* test_switch.c: the switch action through the harness on real symlinks: a fresh link, repointing with previous, refusals, removal, rollback. */
+/* test_switch.c: the switch action through the harness on real symlinks: a fresh link, repointing with previous, refusals, removal, rollback, allowed_dirs, odd values. */
 #include "acttest.h"
 
 static const char *tmp;                 /* scratch directory of the test */
@@ -125,6 +125,126 @@ static void test_remove(void)
     tp_close(&t);
 }
 
+/* allowed_dirs=[tmp/apps] (static buffer). */
+static const char *allowed(void)
+{
+    static char b[4400];
+
+    snprintf(b, sizeof b, "allowed_dirs=[\"%s/apps\"]", tmp);
+    return b;
+}
+
+/* One switch step bounded by allowed(); returns its status, the log kept. */
+static int bounded(const char *link, const char *target, bool allow_missing)
+{
+    struct tp t;
+    int rc;
+
+    at_log_clear();
+    rc = at_step(&t, "switch", (const char *[]){ kv("link", link), kv("target", target),
+                                                 allowed(), allow_missing ?
+                                                 "allow_missing=true" : NULL, NULL }, 5000);
+    tp_close(&t);
+    return rc;
+}
+
+/*
+ * allowed_dirs: link and target must lead into tmp/apps once .. and
+ * symlinks are resolved. Passes when the paths inside are switched and
+ * every escape (.., a symlinked directory, an absolute path, a symlinked
+ * target, .. after a part that does not exist) is refused with
+ * PIPIT_EPERM or PIPIT_EINVAL, the log naming the key and the path, and
+ * nothing made outside.
+ */
+static void test_allowed_dirs(void)
+{
+    struct at_tree d;
+    char link[4400], p[4400];
+    struct tp t;
+
+    at_tree_make(tmp, "releases/v1", &d);
+    const char *apps = d.apps, *out = d.outside, *esc = d.escape;
+    snprintf(link, sizeof link, "%s/current", apps);
+
+    is_int(bounded(link, "releases/v1", false), PIPIT_OK, "a link and target inside are "
+           "switched");
+    is_str(points_to(link), "releases/v1", "the link points at the target");
+
+    snprintf(p, sizeof p, "%s/../outside/current", apps);
+    is_int(bounded(p, "releases/v1", true), PIPIT_EPERM, "a link with ../ out is refused");
+    ok(at_logged("msg=\"link \\\"") &&
+       at_logged("outside/current, which is outside allowed_dirs"),
+       "naming the key and where it leads");
+    is_int(at_entries(out), 0, "nothing is made outside");
+
+    snprintf(p, sizeof p, "%s/current", esc);
+    is_int(bounded(p, "releases/v1", true), PIPIT_EPERM, "a link under a symlinked "
+           "directory that leads out is refused");
+    is_int(at_entries(out), 0, "nothing is made outside");
+
+    snprintf(p, sizeof p, "%s/current", out);
+    is_int(bounded(p, apps, false), PIPIT_EPERM, "an absolute link outside is refused");
+    is_int(at_entries(out), 0, "nothing is made outside");
+
+    is_int(bounded(link, "../outside", false), PIPIT_EPERM, "a target with ../ out is "
+           "refused");
+    ok(at_logged("msg=\"target \\\"../outside\\\" leads to"), "naming the key and the target");
+    is_int(bounded(link, "escape", false), PIPIT_EPERM, "a target that is a symlink "
+           "leading out is refused");
+    is_int(bounded(link, "/etc", false), PIPIT_EPERM, "an absolute target outside is "
+           "refused");
+    is_int(bounded(link, "nothing/../../outside", true), PIPIT_EINVAL, "a .. after a part "
+           "that does not exist is refused");
+    ok(at_logged("after a part that does not exist"), "saying why");
+    is_int(bounded(link, "releases/v2", true), PIPIT_OK, "a missing target inside may be "
+           "pointed at (allow_missing)");
+    is_str(points_to(link), "releases/v2", "and is");
+    is_int(bounded(link, "releases/v1", false), PIPIT_OK, "switching back inside");
+    is_str(points_to(link), "releases/v1", "every refusal left the link as it was");
+
+    is_int(at_step(&t, "switch", (const char *[]){ kv("link", link), "target=releases/v1",
+                                                   "allowed_dirs=[apps]", NULL }, 5000),
+           PIPIT_ECONFIG, "a relative allowed_dirs item is refused");
+    ok(at_logged("allowed_dirs: item 1: expected an absolute path"), "naming the key");
+    tp_close(&t);
+}
+
+/*
+ * Shell metacharacters in link and target are bytes of the names, never
+ * run; a megabyte-long link or target is refused with its length, not
+ * echoed. Passes when the link with the odd name points at the odd target,
+ * no file the metacharacters would make exists, and both 1 MiB values give
+ * PIPIT_ECONFIG with a short log line.
+ */
+static void test_odd_values(void)
+{
+    static const char odd[] = "x $(touch pwned1); `touch pwned2` | &;<>*?'\" ~ {a,b}";
+    char link[4400], target[4400];
+    struct tp t;
+
+    snprintf(link, sizeof link, "%s/apps/%s", tmp, odd);
+    snprintf(target, sizeof target, "releases/%s", odd);
+    is_int(bounded(link, target, true), PIPIT_OK, "metacharacters in link and target");
+    is_str(points_to(link), target, "are written as they are");
+    ok(!at_exists("pwned1") && !at_exists("pwned2"), "and never run");
+
+    char *huge = at_huge("link", 1u << 20);
+    at_log_clear();
+    is_int(at_step(&t, "switch", (const char *[]){ huge, "target=/tmp", NULL }, 5000),
+           PIPIT_ECONFIG, "a 1 MiB link is refused");
+    ok(at_logged("link: 1048576 bytes, longer than a path may be"), "with its length");
+    ok(strlen(at_log()) < 4096, "in a short log line");
+    tp_close(&t);
+    free(huge);
+    huge = at_huge("target", 1u << 20);
+    at_log_clear();
+    is_int(at_step(&t, "switch", (const char *[]){ kv("link", link), huge, NULL }, 5000),
+           PIPIT_ECONFIG, "a 1 MiB target is refused");
+    ok(at_logged("target: 1048576 bytes, longer than a path may be"), "with its length");
+    tp_close(&t);
+    free(huge);
+}
+
 int main(void)
 {
     tmp = tp_tmpdir();
@@ -135,6 +255,8 @@ int main(void)
     test_switch();
     test_refusals();
     test_remove();
+    test_allowed_dirs();
+    test_odd_values();
     at_log_end();
     tp_rmtree(tmp);
     return done_testing();

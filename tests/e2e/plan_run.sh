@@ -1,8 +1,8 @@
 #!/bin/bash
-# plan_run.sh: pipit run end to end with the exec action: variables, results, when, retries, timeout, rollback order, refusals, events, dry run, SIGINT and resume.
+# plan_run.sh: pipit run end to end with the exec action: variables, results, when, retries, timeout, rollback order, refusals, events, dry run, SIGINT and resume, NUL bytes and megabyte values.
 . "$top_srcdir/tests/lib.sh"
 tmpdir
-plan 36
+plan 38
 
 run() { "$PIPIT" run --state-dir "$T/state" --plugin-dir "$PIPIT_PLUGIN_DIR" "$@"; }
 # ev_holds FILE SELECT TEST: some event of FILE matches SELECT, and every one that
@@ -316,4 +316,35 @@ run "$T/torn.yaml" >"$T/out" 2>"$T/err"
 [ $? -eq 4 ] && grep -q "torn.journal:1: not a journal line" "$T/out"
 ok $? "a damaged journal is refused, named, never guessed at" || cat "$T/out" "$T/err"
 rm -f "$T/state/runs/torn.journal"
+# --- odd parameters: NUL bytes and megabyte values are refused, never cut --------
+# Pass: a YAML "\0" in a variable fails the load naming file, line and key,
+# and nothing runs; a value that expands past 1 MiB fails its step naming
+# the key, the command never runs and the plan rolls back cleanly.
+cat >"$T/nul.yaml" <<YAML
+plan: nul
+variables:
+  dest: "$T/nul-a\0b"
+steps:
+  - name: touch
+    action: exec
+    command: [touch, "{{dest}}"]
+YAML
+run "$T/nul.yaml" >"$T/out" 2>"$T/err"
+[ $? -eq 2 ] && grep -q "nul.yaml:3: variables.dest: value contains a NUL character" "$T/err" &&
+    [ -z "$(ls "$T" | grep nul-a)" ]
+ok $? "a NUL byte in a variable is refused with file, line and key" || cat "$T/out" "$T/err"
+big=$(head -c 400000 /dev/zero | tr '\0' x)
+cat >"$T/big.yaml" <<YAML
+plan: big
+variables:
+  v: "$big"
+steps:
+  - name: touch
+    action: exec
+    command: [touch, "$T/big-ran", "{{v}}{{v}}{{v}}"]
+YAML
+run "$T/big.yaml" >"$T/out" 2>"$T/err"
+[ $? -ne 0 ] && grep -q "touch: failed: command\[2\]: longer than 1024 KiB once its {{...}} are expanded" "$T/out" &&
+    [ ! -e "$T/big-ran" ] && [ "$(wc -c <"$T/out")" -lt 4096 ]
+ok $? "a value expanding past 1 MiB fails its step, naming the key" || head -c 2000 "$T/out" "$T/err"
 done_testing

@@ -437,6 +437,11 @@ static void test_refusals(void)
     m2 = wrap("not json", key_a, NULL);
     is_int(verify(m2, err, sizeof err), COMMAND_MALFORMED, "a signed envelope that is not JSON");
     free(m2);
+    /* Pass: a \u0000 in a variable is refused as a NUL, not cut at it. */
+    m2 = resigned(msg, "variables", json_pack("{s:o}", "dest", json_stringn("/srv/a\0b", 8)));
+    is_int(verify(m2, err, sizeof err), COMMAND_MALFORMED, "a NUL in a signed variable");
+    ok(strstr(err, "NUL character (\\u0000)") != NULL, "is named: %s", err);
+    free(m2);
 
     /* the validity window */
     m2 = resigned(msg, "expires_at", json_integer(c.issued_at + COMMAND_MAX_VALIDITY + 1));
