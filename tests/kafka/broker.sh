@@ -2,6 +2,7 @@
 
 MOCK_BROKER="$top_builddir/tests/kafka/mock_broker"
 MB_PID=
+BROKER_NETNS=                           # set: the broker and kcat run in this network namespace
 
 # need_kcat: skip the whole test when kcat (the consumer of the tests) is missing.
 need_kcat() {
@@ -14,7 +15,7 @@ need_kcat() {
 # sets BOOTSTRAP and MB_PID. Returns 1 when no bootstrap line came.
 start_broker() {
     mkfifo "$T/mb.in" || return 1
-    "$MOCK_BROKER" "$@" <"$T/mb.in" >"$T/mb.out" 2>"$T/mb.err" &
+    ${BROKER_NETNS:+ip netns exec "$BROKER_NETNS"} "$MOCK_BROKER" "$@" <"$T/mb.in" >"$T/mb.out" 2>"$T/mb.err" &
     MB_PID=$!
     exec 8>"$T/mb.in"
     local i=0
@@ -47,7 +48,7 @@ stop_broker() {
 # consume TOPIC FORMAT: every message of TOPIC from the beginning, through
 # kcat's -f FORMAT, then exit.
 consume() {
-    kcat -C -q -b "$BOOTSTRAP" -t "$1" -o beginning -e -f "$2" 2>>"$T/kcat.err"
+    ${BROKER_NETNS:+ip netns exec "$BROKER_NETNS"} kcat -C -q -b "$BOOTSTRAP" -t "$1" -o beginning -e -f "$2" 2>>"$T/kcat.err"
 }
 
 # count_messages TOPIC: number of messages in TOPIC.
