@@ -34,7 +34,7 @@ TOTAL=$((RUNS * COUNT))
 # Memory budget of the agent: what it holds by configuration, the pipeline's
 # bound and librdkafka's queue, on top of a fixed allowance for the process
 # itself (code, libraries, librdkafka's threads and buffers, the spool
-# index): 16 MiB, where this agent measured 12.3 to 12.7 MiB through all
+# index): 16 MiB, where this agent measured 12.3 to 12.8 MiB through all
 # phases. The 30 s partition leaves about 5 MB of records (as JSON) behind,
 # more than the 2 MiB the agent may hold: they must wait on disk (held in
 # memory instead, with max_pending_bytes: 32MiB, the peak is 30 MiB).
