@@ -31,12 +31,9 @@ netns_setup() {
     command -v tc >/dev/null 2>&1 || netns_skip "tc (iproute2) is not installed"
     command -v nft >/dev/null 2>&1 ||
         netns_skip "nft is not installed (contrib/install-deps.sh --test)"
-    ip netns add "$NS_A" 2>"$err" ||
+    NETNS_MADE="$NS_A $NS_B"            # (a failed add may leave its name behind)
+    ip netns add "$NS_A" 2>"$err" && ip netns add "$NS_B" 2>"$err" ||
         netns_skip "cannot create a network namespace: $(head -n 1 "$err")"
-    NETNS_MADE="$NS_A"
-    ip netns add "$NS_B" 2>"$err" ||
-        netns_skip "cannot create a network namespace: $(head -n 1 "$err")"
-    NETNS_MADE="$NS_A $NS_B"
     ip link add "$VETH_A" netns "$NS_A" type veth peer name "$VETH_B" netns "$NS_B" 2>"$err" ||
         netns_skip "cannot create a veth pair between namespaces: $(head -n 1 "$err")"
     in_a ip addr add "$ADDR_A/30" dev "$VETH_A" && in_b ip addr add "$ADDR_B/30" dev "$VETH_B" &&
