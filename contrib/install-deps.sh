@@ -8,7 +8,7 @@ BUILD="build-essential autoconf automake libtool pkg-config git
  libjansson-dev libsqlite3-dev libpq-dev libmicrohttpd-dev libzstd-dev libdeflate-dev libpcre2-dev
  jq sqlite3"
 TEST="valgrind clang libclang-rt-14-dev postgresql kcat logrotate openssl groff-base
- prometheus-node-exporter systemd python3-yaml curl chromium"
+ prometheus-node-exporter systemd python3-yaml curl chromium iproute2 nftables"
 
 want=$BUILD
 [ "${1:-}" = "--test" ] && want="$BUILD $TEST"

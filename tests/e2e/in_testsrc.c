@@ -8,6 +8,7 @@ static const struct pipit_api *api;
 
 struct testsrc_ctx {
     int64_t count;                      /* records per collect */
+    int64_t runs;                       /* collections that emit; 0: all */
     const char *block_until;            /* collect waits until this file exists */
     bool fail_init;                     /* init returns PIPIT_EIO */
     const char *token;                  /* a value to keep secret */
@@ -17,6 +18,8 @@ struct testsrc_ctx {
 static const struct pipit_option testsrc_options[] = {
     PIPIT_OPT_INT("count", "1", 0, 100000, struct testsrc_ctx, count,
                   "Records emitted per collection"),
+    PIPIT_OPT_INT("runs", "0", 0, 100000000, struct testsrc_ctx, runs,
+                  "Only the first this many collections emit (0: every one)"),
     PIPIT_OPT_STRING("block_until", NULL, struct testsrc_ctx, block_until,
                      "Each collection blocks until this file exists"),
     PIPIT_OPT_BOOL("fail_init", "false", struct testsrc_ctx, fail_init,
@@ -46,6 +49,8 @@ static int testsrc_collect(pipit_instance *ins, void *data)
 
     while (ctx->block_until && access(ctx->block_until, F_OK) != 0)
         usleep(20000);
+    if (ctx->runs && ctx->run >= ctx->runs)
+        return PIPIT_OK;                /* a known total, then silence */
     ctx->run++;
     for (int64_t i = 0; i < ctx->count; i++) {
         snprintf(run, sizeof run, "%lld", (long long)ctx->run);

@@ -21,6 +21,7 @@ inputs:
   - plugin: $TESTSRC
     count: ${AGENT_COUNT:-20}
     interval: ${AGENT_INTERVAL:-50ms}
+    runs: ${AGENT_RUNS:-0}
 ${AGENT_INPUTS:-}
 outputs:
   - plugin: kafka
@@ -70,8 +71,11 @@ run_agent_copying() {
 }
 
 # start_daemon NAME CONFIG: pipitd in the background; NAME_PID set; log appended to $T/NAME.log.
+# With NAME_NETNS set it runs in that network namespace (tests/e2e/network_faults.sh).
 start_daemon() {
-    "$PIPITD" -c "$2" --plugin-dir "$PIPIT_PLUGIN_DIR" >>"$T/$1.out" 2>>"$T/$1.log" &
+    eval "netns=\${$1_NETNS:-}"
+    ${netns:+ip netns exec "$netns"} "$PIPITD" -c "$2" --plugin-dir "$PIPIT_PLUGIN_DIR" \
+        >>"$T/$1.out" 2>>"$T/$1.log" &
     eval "$1_PID=$!"
 }
 

@@ -306,8 +306,13 @@ static void mock_serve(struct mock_state *st, int sfd, bool no_stdin)
             perror("mock_broker: poll");
             return;
         }
-        if (p[0].revents)
-            return;                     /* SIGTERM or SIGINT */
+        if (p[0].revents) {             /* SIGTERM or SIGINT: say who sent it */
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+                fprintf(stderr, "mock_broker: stopping on signal %u from pid %u\n",
+                        si.ssi_signo, si.ssi_pid);
+            return;
+        }
         if (no_stdin || !p[1].revents)
             continue;
         ssize_t r = read(STDIN_FILENO, buf + len, MOCK_LINE_MAX - len);
