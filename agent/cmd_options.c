@@ -277,10 +277,11 @@ int cmd_options(int argc, char **argv)
         print_table(f, sections[i].opts, fmt);
     }
     heading(f, fmt, 3, "Keys of every `inputs:` entry");
-    para(f, fmt, "`plugin` (required), `name`, `interval`; then the plugin's own keys.");
+    para(f, fmt, "These, then the plugin's own keys.");
+    print_table(f, settings_input_key_options, fmt);
     heading(f, fmt, 3, "Keys of every `outputs:` entry");
-    para(f, fmt, "`plugin` (required), `name`, `kinds` (list of metric, log, cost, "
-         "event); then the plugin's own keys.");
+    para(f, fmt, "These, then the plugin's own keys.");
+    print_table(f, settings_output_key_options, fmt);
     heading(f, fmt, 2, "Plugins");
     int st = print_plugins(f, dir, fmt);
     loader_reset();

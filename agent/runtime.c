@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 #include <uv.h>
 #include "command_channel.h"
 #include "errors.h"
@@ -53,6 +54,7 @@ struct runtime {
     int64_t start_ns;                   /* wall clock */
     bool draining;
     bool exit_after;                    /* drain ends the process */
+    bool abandon;                       /* stalled calls left: exit at once */
     int exit_code;
 };
 
@@ -151,6 +153,9 @@ static struct pipit_instance *make_instance(struct runtime *rt,
     diag_free(&d);
     ins->kind_mask = ci->kind_mask;
     ins->interval_ms = ci->interval_ms ? ci->interval_ms : c->agent.interval_ms;
+    ins->collect_timeout_ms = ci->collect_timeout_ms;
+    ins->max_emit_bytes = (size_t)ci->max_emit_bytes;
+    ins->on_emit_limit = (enum emit_limit_policy)ci->on_emit_limit;
     instance_init(ins);                 /* a failure disables it, logged */
     return ins;
 }
@@ -290,10 +295,15 @@ static void end_generation(struct runtime *rt)
              (unsigned long long)ps->spool_waits,
              (unsigned long long)ps->spool_errors,
              (unsigned long long)ps->records_spool_dropped);
+    /* an input stalled in a call passes to the scheduler with it */
     for (size_t i = 0; i < g->ninputs; i++)
-        instance_fini(g->inputs[i]);    /* no-op unless a drain timed out */
+        if (g->inputs[i]->state != INS_STALLED)
+            instance_fini(g->inputs[i]);    /* no-op unless a drain timed out */
     for (size_t i = 0; i < g->noutputs; i++)
         instance_fini(g->outputs[i]);
+    for (size_t i = 0; i < g->ninputs; i++)
+        if (g->inputs[i]->state == INS_STALLED)
+            g->inputs[i] = NULL;
     scheduler_release(&g->sched);
     pipeline_close(g->pl);
     rt->gen = NULL;
@@ -327,6 +337,13 @@ static void finish_drain(struct runtime *rt)
     if (rt->exit_after) {
         log_info("runtime", "stopped");
         close_runtime_handles(rt);
+        if (scheduler_orphans()) {
+            /* their worker threads cannot be stopped nor waited for */
+            log_warn("runtime", "exiting with %zu stalled collect() calls still "
+                     "running", scheduler_orphans());
+            rt->abandon = true;
+            uv_stop(&rt->loop);
+        }
         return;
     }
     struct agent_conf *c = rt->next_conf;
@@ -678,6 +695,16 @@ int runtime_run(struct agent_conf *conf, const struct runtime_options *opt)
     http_server_stop(rt->http);         /* its thread reads only snapshots */
     rt->http = NULL;
     code = rt->exit_code;
+    if (rt->abandon) {
+        /* A worker thread is stuck in a plugin: exit() would run libuv's
+         * thread-pool destructor, which joins every worker, forever. */
+        if (rt->spool)
+            spool_close(rt->spool);
+        identity_close(&rt->id);
+        fflush(stdout);
+        fflush(stderr);
+        _exit(code);
+    }
     if (uv_loop_close(&rt->loop) == 0) {  /* not after uv_stop with work left */
         if (rt->spool)
             spool_close(rt->spool);

@@ -171,20 +171,33 @@ struct instance_keys {
     const char *plugin;
     const char *name;
     int64_t interval_ms;
+    int64_t collect_timeout_ms;
+    int64_t max_emit_bytes;
+    const char *on_emit_limit;
     struct pipit_strlist kinds;
 };
 
-static const struct pipit_option input_key_options[] = {
+const struct pipit_option settings_input_key_options[] = {
     PIPIT_OPT_STRING_REQ("plugin", struct instance_keys, plugin,
                          "Plugin name (loads in_NAME.so from plugin_dir) or a path"),
     PIPIT_OPT_STRING("name", NULL, struct instance_keys, name,
                      "Instance name, unique among inputs (default: the plugin name)"),
     PIPIT_OPT_DURATION("interval", NULL, 10, 86400000, struct instance_keys,
                        interval_ms, "Collection interval (default: agent.interval)"),
+    PIPIT_OPT_DURATION("collect_timeout", "60s", 0, 86400000, struct instance_keys,
+                       collect_timeout_ms, "A collect() still running this long after "
+                       "it was started is a stall: the instance is reported stalled and "
+                       "not scheduled again (docs/plugin-isolation.md); 0: no deadline"),
+    PIPIT_OPT_SIZE("max_emit_bytes", NULL, 4096, 1073741824, struct instance_keys,
+                   max_emit_bytes, "Bound on the records one collect() may emit; the "
+                   "rest are dropped and counted (default: pipeline.max_collect_bytes)"),
+    PIPIT_OPT_STRING("on_emit_limit", "drop", struct instance_keys, on_emit_limit,
+                     "When one collect() passes max_emit_bytes: drop (the excess, keep "
+                     "collecting) or disable (the instance too)"),
     PIPIT_OPT_END
 };
 
-static const struct pipit_option output_key_options[] = {
+const struct pipit_option settings_output_key_options[] = {
     PIPIT_OPT_STRING_REQ("plugin", struct instance_keys, plugin,
                          "Plugin name (loads out_NAME.so from plugin_dir) or a path"),
     PIPIT_OPT_STRING("name", NULL, struct instance_keys, name,
@@ -194,7 +207,9 @@ static const struct pipit_option output_key_options[] = {
     PIPIT_OPT_END
 };
 
-const char *const settings_input_keys[] = { "plugin", "name", "interval", NULL };
+const char *const settings_input_keys[] = {
+    "plugin", "name", "interval", "collect_timeout", "max_emit_bytes", "on_emit_limit", NULL
+};
 const char *const settings_output_keys[] = { "plugin", "name", "kinds", NULL };
 
 static const char *const top_keys[] = {
@@ -234,8 +249,9 @@ static void load_instance(struct agent_conf *c, struct conf_instance *ci,
 {
     const char *const *host_keys = role == PIPIT_COLLECTOR ? settings_input_keys
                                                            : settings_output_keys;
-    const struct pipit_option *key_opts = role == PIPIT_COLLECTOR ? input_key_options
-                                                                  : output_key_options;
+    const struct pipit_option *key_opts = role == PIPIT_COLLECTOR
+                                          ? settings_input_key_options
+                                          : settings_output_key_options;
     struct instance_keys keys = { 0 };
     char why[1024];
 
@@ -293,6 +309,19 @@ static void load_instance(struct agent_conf *c, struct conf_instance *ci,
     ci->plugin = keys.plugin;
     ci->name = keys.name ? keys.name : (lp ? lp->desc.name : keys.plugin);
     ci->interval_ms = keys.interval_ms;
+    ci->collect_timeout_ms = keys.collect_timeout_ms;
+    ci->max_emit_bytes = keys.max_emit_bytes;
+    if (role == PIPIT_COLLECTOR) {
+        if (strcmp(keys.on_emit_limit, "disable") == 0) {
+            ci->on_emit_limit = EMIT_LIMIT_DISABLE;
+        } else if (strcmp(keys.on_emit_limit, "drop") != 0) {
+            const struct cfg_node *n = cfg_get(node, "on_emit_limit");
+            char key[64];
+            snprintf(key, sizeof key, "%s.on_emit_limit", ci->prefix);
+            diag_add(d, c->file, n ? n->line : node->line, key, "unknown policy \"%s\" "
+                     "(expected drop or disable)", keys.on_emit_limit);
+        }
+    }
     const struct cfg_node *inode = cfg_get(node, "interval");
     if (role == PIPIT_COLLECTOR && lp && !lp->desc.collect && inode &&
         !opt_find(lp->desc.options, "interval")) {
