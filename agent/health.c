@@ -10,6 +10,7 @@ static const char *state_name(enum instance_state s)
     case INS_DISABLED:   return "disabled";
     case INS_STOPPED:    return "stopped";
     case INS_STALLED:    return "stalled";
+    case INS_STARTING:   return "starting";
     }
     return "unknown";
 }

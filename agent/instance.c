@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "instance.h"
 #include "log.h"
+#include "plugin_proc.h"
 #include "record.h"
 
 #define LOG_WINDOW_NS   (10LL * 1000000000)  /* plugin log rate-limit window */
@@ -161,6 +162,25 @@ static void foreign_drain(uv_async_t *a)
     }
 }
 
+int instance_take_line(struct pipit_instance *ins, int kind, const char *line, size_t len)
+{
+    struct emitbuf *e = ins->collecting;
+    size_t cap = ins->max_emit_bytes ? ins->max_emit_bytes : ins->host->max_collect_bytes;
+
+    if (!e) {
+        e = ins->collecting = calloc(1, sizeof *e);
+        if (!e)
+            return PIPIT_ENOMEM;
+    }
+    if (cap && e->bytes + len > cap) {
+        if (e->capped++ == 0)
+            api_log(ins, PIPIT_LOG_WARN, "one collection emitted more than %zu bytes of "
+                    "records (max_emit_bytes); the rest are dropped and counted", cap);
+        return PIPIT_EFULL;
+    }
+    return emitbuf_add(e, kind, line, len);
+}
+
 /*
  * Check, encode and route one record: into the running collection's buffer
  * when called from collect(), straight to the pipeline on the loop thread,
@@ -192,18 +212,7 @@ static int api_emit(pipit_instance *ins, const struct pipit_record *rec)
         return PIPIT_ENOMEM;
     }
     if (tls_running == ins && ins->collecting) {
-        struct emitbuf *e = ins->collecting;
-        size_t cap = ins->max_emit_bytes ? ins->max_emit_bytes
-                                         : ins->host->max_collect_bytes;
-        if (cap && e->bytes + line.len > cap) {
-            r = PIPIT_EFULL;
-            if (e->capped++ == 0)
-                api_log(ins, PIPIT_LOG_WARN, "one collection emitted more than "
-                        "%zu bytes of records (max_emit_bytes); the rest are dropped "
-                        "and counted", cap);
-        } else {
-            r = emitbuf_add(e, rec->kind, line.data, line.len);
-        }
+        r = instance_take_line(ins, rec->kind, line.data, line.len);
     } else if (pthread_equal(pthread_self(), ins->host->loop_thread)) {
         r = ins->host->deliver(ins->host, ins, rec->kind, line.data, line.len, 1);
         if (r == PIPIT_OK)
@@ -649,6 +658,10 @@ void instance_pause(struct pipit_instance *ins)
 
 void instance_fini(struct pipit_instance *ins)
 {
+    if (ins->child) {                   /* its fini() runs in its process */
+        proc_stop(ins->child);
+        ins->child = NULL;
+    }
     instance_pause(ins);
     if (ins->initialised && ins->plugin->desc.fini)
         ins->plugin->desc.fini(ins, ins->ctx);

@@ -16,6 +16,7 @@
 #include "options.h"
 
 struct pipit_instance;
+struct proc_child;
 
 /* Records emitted during one collect() or by a foreign thread, encoded as
  * JSON lines and kept apart per kind until they reach the loop thread. */
@@ -70,8 +71,9 @@ enum instance_state {
     INS_DISABLED,                       /* init failed, or disabled by the
                                            watchdog: kept for reporting */
     INS_STOPPED,                        /* fini ran */
-    INS_STALLED                         /* a call overran collect_timeout and
+    INS_STALLED,                        /* a call overran collect_timeout and
                                            has not returned yet */
+    INS_STARTING                        /* its host process is (re)starting */
 };
 
 /* What the scheduler does when one collection emits more than max_emit_bytes. */
@@ -86,6 +88,7 @@ struct instance_stats {                 /* read and written on the loop thread *
     uint64_t capped;                    /* records over max_emit_bytes, dropped */
     uint64_t stalled;                   /* records of a stalled call, dropped */
     uint64_t stalls;                    /* calls that overran collect_timeout */
+    uint64_t restarts;                  /* host processes started again */
     uint64_t invalid;                   /* malformed records refused by emit */
     uint64_t runs;                      /* collect()/act() calls */
     uint64_t errors;                    /* calls that returned an error */
@@ -108,6 +111,7 @@ struct pipit_instance {
     size_t max_emit_bytes;              /* cap on one call's records; 0: the host's */
     enum emit_limit_policy on_emit_limit;
     bool initialised;                   /* init succeeded, fini not run yet */
+    struct proc_child *child;           /* isolation: process; NULL in process */
     unsigned kind_mask;                 /* outputs: 1 << kind of records taken */
     char *state_dir;                    /* made on first api->state_dir() */
     struct instance_stats stats;
@@ -163,6 +167,9 @@ int instance_run(struct pipit_instance *ins);
  * then its mark, if it made one. Returns the number of records that call
  * emitted past the emit cap (dropped, counted in stats.capped). */
 uint32_t instance_handoff(struct pipit_instance *ins);
+/* Keep one encoded record line in the running call's buffer, within
+ * max_emit_bytes (past it: PIPIT_EFULL, counted as capped). */
+int instance_take_line(struct pipit_instance *ins, int kind, const char *line, size_t len);
 /* Loop thread: drop what the last instance_run() emitted, counted in
  * stats.stalled (the call overran its deadline). Returns how many. */
 uint64_t instance_discard(struct pipit_instance *ins);

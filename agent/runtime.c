@@ -15,6 +15,7 @@
 #include "instance.h"
 #include "log.h"
 #include "pipeline.h"
+#include "plugin_proc.h"
 #include "record.h"
 #include "runtime.h"
 #include "scheduler.h"
@@ -156,7 +157,23 @@ static struct pipit_instance *make_instance(struct runtime *rt,
     ins->collect_timeout_ms = ci->collect_timeout_ms;
     ins->max_emit_bytes = (size_t)ci->max_emit_bytes;
     ins->on_emit_limit = (enum emit_limit_policy)ci->on_emit_limit;
-    instance_init(ins);                 /* a failure disables it, logged */
+    if (!ci->isolated) {
+        instance_init(ins);             /* a failure disables it, logged */
+        return ins;
+    }
+    struct proc_config pcfg = {
+        .plugin_path = ci->lp->path, .options = ci->node,
+        .log_level = c->agent.log_level, .log_format = c->agent.log_format,
+        .require_signature = c->plugins.require_signature,
+        .trusted_keys = &c->plugins.trusted_keys,
+        .memory_limit = ci->memory_limit, .restart_on_stall = ci->restart_on_stall,
+    };
+    char why[512];
+    if (c->agent.user && *c->agent.user && geteuid() == 0 &&
+        privileges_lookup(c->agent.user, &pcfg.uid, &pcfg.gid, why, sizeof why) == PIPIT_OK)
+        pcfg.set_user = true;           /* never root, even before the drop */
+    if (proc_start(&rt->loop, ins, &pcfg) != PIPIT_OK)
+        ins->state = INS_DISABLED;
     return ins;
 }
 
@@ -222,7 +239,7 @@ static int start_generation(struct runtime *rt, struct agent_conf *c)
         if (!ins)
             continue;
         g->inputs[g->ninputs++] = ins;
-        if (ins->state != INS_RUNNING) {
+        if (ins->state != INS_RUNNING && ins->state != INS_STARTING) {
             disabled++;
             continue;
         }

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include "errors.h"
 #include "log.h"
+#include "plugin_proc.h"
 #include "record.h"
 #include "scheduler.h"
 
@@ -83,9 +84,8 @@ static void stalled_done(struct sched_entry *e)
 }
 
 /* Loop thread: hand the records to the pipeline, account, report errors. */
-static void collect_done(uv_work_t *w, int status)
+static void call_finished(struct sched_entry *e, bool cancelled)
 {
-    struct sched_entry *e = w->data;
     struct scheduler *s = e->s;
     struct pipit_instance *ins = e->ins;
 
@@ -98,7 +98,7 @@ static void collect_done(uv_work_t *w, int status)
     }
     uv_timer_stop(&e->deadline);
     s->running--;
-    if (status == UV_ECANCELED) {
+    if (cancelled) {
         entry_maybe_free(e);
         if (s->on_progress)
             s->on_progress(s->progress_arg);
@@ -128,8 +128,25 @@ static void collect_done(uv_work_t *w, int status)
         s->on_progress(s->progress_arg);
 }
 
+static void collect_done(uv_work_t *w, int status)
+{
+    call_finished(w->data, status == UV_ECANCELED);
+}
+
+/* Loop thread: the host process of an isolated instance answered, or died. */
+static void proc_done(void *arg, int status)
+{
+    struct sched_entry *e = arg;
+    e->status = status;
+    call_finished(e, false);
+}
+
 /*
  * Loop thread: the running call passed collect_timeout. A thread cannot be
+ * stopped, so the instance is reported stalled and never scheduled again;
+ * the call no longer counts as running, so a drain or reload does not wait
+ * for it. A host process can be: it is killed, and the call ends through
+ * proc_done(). A thread cannot be
  * stopped, so the instance is reported stalled and never scheduled again;
  * the call no longer counts as running, so a drain or reload does not wait
  * for it.
@@ -142,6 +159,14 @@ static void deadline_fired(uv_timer_t *t)
 
     if (!e->busy || e->stalled)
         return;
+    if (ins->child) {
+        ins->stats.stalls++;
+        log_line(PIPIT_LOG_ERROR, ins->name, ins->plugin->desc.name, "watchdog",
+                 "collect() has run for longer than collect_timeout (%lld ms): killing "
+                 "its process", (long long)ins->collect_timeout_ms);
+        proc_kill(ins->child);
+        return;
+    }
     e->stalled = true;
     s->running--;
     ins->state = INS_STALLED;
@@ -182,7 +207,8 @@ static void tick(uv_timer_t *t)
     e->busy = true;
     e->started_ns = record_now_ns();
     s->running++;
-    if (uv_queue_work(s->loop, &e->work, collect_work, collect_done) != 0) {
+    if (ins->child ? proc_collect(ins->child, proc_done, e) != PIPIT_OK
+                   : uv_queue_work(s->loop, &e->work, collect_work, collect_done) != 0) {
         e->busy = false;
         s->running--;
         ins->stats.errors++;

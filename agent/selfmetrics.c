@@ -174,7 +174,10 @@ static const struct field input_fields[] = {
     { "pipit_collector_skipped_total", "counter", offsetof(struct instance_stats, skipped),
       "Collections skipped because the pipeline was near its memory bound" },
     { "pipit_plugin_stalls_total", "counter", offsetof(struct instance_stats, stalls),
-      "Collections still running at collect_timeout (the instance is stalled)" },
+      "Collections still running at collect_timeout (in process: the instance is "
+      "stalled; isolated: its process is killed)" },
+    { "pipit_plugin_restarts_total", "counter", offsetof(struct instance_stats, restarts),
+      "Host processes of an isolated input started again after a crash or a kill" },
 };
 
 static void render_inputs(struct buf *b, const struct daemon_view *v)
@@ -216,12 +219,12 @@ static void render_inputs(struct buf *b, const struct daemon_view *v)
 static void render_states(struct buf *b, const struct daemon_view *v)
 {
     static const char *const states[] = { "configured", "running", "disabled", "stopped",
-                                          "stalled" };
+                                          "stalled", "starting" };
 
     family(b, "pipit_plugin_state", "gauge",
            "1 for the state each plugin instance is in (configured, running, disabled "
            "after a failed init or by the watchdog, stopped, stalled in a call past "
-           "collect_timeout), 0 for the others");
+           "collect_timeout, starting its host process), 0 for the others");
     for (size_t r = 0; r < 2; r++) {
         struct pipit_instance *const *list = r ? v->outputs : v->inputs;
         size_t n = r ? v->noutputs : v->ninputs;

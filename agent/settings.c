@@ -174,6 +174,9 @@ struct instance_keys {
     int64_t collect_timeout_ms;
     int64_t max_emit_bytes;
     const char *on_emit_limit;
+    const char *isolation;
+    const char *on_stall;
+    int64_t memory_limit;
     struct pipit_strlist kinds;
 };
 
@@ -194,6 +197,17 @@ const struct pipit_option settings_input_key_options[] = {
     PIPIT_OPT_STRING("on_emit_limit", "drop", struct instance_keys, on_emit_limit,
                      "When one collect() passes max_emit_bytes: drop (the excess, keep "
                      "collecting) or disable (the instance too)"),
+    PIPIT_OPT_STRING("isolation", "in_process", struct instance_keys, isolation,
+                     "in_process (collect() on a worker thread of pipitd) or process "
+                     "(the plugin runs in a host process of its own, restarted when it "
+                     "crashes; docs/plugin-isolation.md)"),
+    PIPIT_OPT_STRING("on_stall", NULL, struct instance_keys, on_stall,
+                     "When collect() overruns collect_timeout: disable, or restart (kill "
+                     "the host process and start it again; isolation: process only) "
+                     "(default: restart with isolation: process, else disable)"),
+    PIPIT_OPT_SIZE("memory_limit", NULL, 16777216, 1099511627776.0, struct instance_keys,
+                   memory_limit, "Address-space limit (RLIMIT_AS) of the host process "
+                   "(isolation: process only; default: none)"),
     PIPIT_OPT_END
 };
 
@@ -208,7 +222,8 @@ const struct pipit_option settings_output_key_options[] = {
 };
 
 const char *const settings_input_keys[] = {
-    "plugin", "name", "interval", "collect_timeout", "max_emit_bytes", "on_emit_limit", NULL
+    "plugin", "name", "interval", "collect_timeout", "max_emit_bytes", "on_emit_limit",
+    "isolation", "on_stall", "memory_limit", NULL
 };
 const char *const settings_output_keys[] = { "plugin", "name", "kinds", NULL };
 
@@ -236,6 +251,49 @@ static const char **option_names(const struct pipit_option *opts)
     for (size_t i = 0; names && i < n; i++)
         names[i] = opts[i].name;
     return names;
+}
+
+/* An error at key of an entry, on the key's line. */
+static void key_error(struct agent_conf *c, const struct conf_instance *ci,
+                      const struct cfg_node *node, const char *k, const char *msg,
+                      struct diag *d)
+{
+    const struct cfg_node *n = cfg_get(node, k);
+    char key[64];
+    snprintf(key, sizeof key, "%s.%s", ci->prefix, k);
+    diag_add(d, c->file, n ? n->line : node->line, key, "%s", msg);
+}
+
+/*
+ * isolation, on_stall and memory_limit of an input: restart and a memory
+ * limit need a host process (a thread stuck in a call cannot be stopped,
+ * nor its memory bounded); a host process runs collect() calls only.
+ */
+static void check_isolation(struct agent_conf *c, struct conf_instance *ci,
+                            const struct cfg_node *node, const struct instance_keys *k,
+                            const struct loader_plugin *lp, struct diag *d)
+{
+    if (strcmp(k->isolation, "process") == 0)
+        ci->isolated = true;
+    else if (strcmp(k->isolation, "in_process") != 0)
+        key_error(c, ci, node, "isolation", "unknown isolation (expected in_process or "
+                  "process)", d);
+    ci->memory_limit = k->memory_limit;
+    ci->restart_on_stall = ci->isolated;
+    if (k->on_stall && strcmp(k->on_stall, "disable") == 0)
+        ci->restart_on_stall = false;
+    else if (k->on_stall && strcmp(k->on_stall, "restart") != 0)
+        key_error(c, ci, node, "on_stall", "unknown policy (expected disable or restart)", d);
+    else if (k->on_stall && !ci->isolated)
+        key_error(c, ci, node, "on_stall", "restart needs isolation: process (a thread "
+                  "stuck in a call cannot be stopped, so an in-process instance is only "
+                  "disabled)", d);
+    if (k->memory_limit && !ci->isolated)
+        key_error(c, ci, node, "memory_limit", "needs isolation: process (the limit is "
+                  "set on the plugin's own process)", d);
+    if (ci->isolated && lp && !lp->desc.collect)
+        key_error(c, ci, node, "isolation", "process isolation runs collect() calls; "
+                  "this input has none (it is driven by its own events)", d);
 }
 
 /*
@@ -312,6 +370,7 @@ static void load_instance(struct agent_conf *c, struct conf_instance *ci,
     ci->collect_timeout_ms = keys.collect_timeout_ms;
     ci->max_emit_bytes = keys.max_emit_bytes;
     if (role == PIPIT_COLLECTOR) {
+        check_isolation(c, ci, node, &keys, lp, d);
         if (strcmp(keys.on_emit_limit, "disable") == 0) {
             ci->on_emit_limit = EMIT_LIMIT_DISABLE;
         } else if (strcmp(keys.on_emit_limit, "drop") != 0) {

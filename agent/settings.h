@@ -89,6 +89,9 @@ struct conf_instance {                  /* one entry of inputs: or outputs: */
     int64_t collect_timeout_ms;         /* inputs: the watchdog's deadline; 0: none */
     int64_t max_emit_bytes;             /* inputs: 0 = pipeline.max_collect_bytes */
     int on_emit_limit;                  /* inputs: enum emit_limit_policy */
+    bool isolated;                      /* inputs: isolation: process */
+    bool restart_on_stall;              /* inputs: on_stall: restart */
+    int64_t memory_limit;               /* inputs, isolated: RLIMIT_AS; 0: none */
     struct pipit_strlist kinds;         /* outputs: record kinds taken */
     unsigned kind_mask;                 /* outputs: 1 << kind for each */
     const struct cfg_node *node;        /* the entry's map in the document */
