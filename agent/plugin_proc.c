@@ -166,7 +166,7 @@ static int handle_frame(struct proc_child *pc, const struct proto_frame *f)
         pc->backoff_ms = RESTART_FIRST_MS;      /* it works again */
         void (*done)(void *, int) = pc->done;
         pc->done = NULL;
-        done(pc->done_arg, (int32_t)proto_get_u32(f->payload));
+        done(pc->done_arg, (int32_t)proto_get_u32(f->payload));  /* may stop pc */
         return PIPIT_OK;
     }
     case PROTO_LOG: {
@@ -256,25 +256,27 @@ static void exit_cb(uv_process_t *p, int64_t status, int sig)
         snprintf(how, sizeof how, "exited with status %lld", (long long)status);
     bool restart = !pc->init_failed && (!pc->killed || pc->restart_on_stall);
     ins->state = restart ? INS_STARTING : INS_DISABLED;
-    if (pc->done) {                     /* the call in flight fails */
-        void (*done)(void *, int) = pc->done;
-        pc->done = NULL;
-        done(pc->done_arg, pc->killed ? PIPIT_ETIMEDOUT : PIPIT_EIO);
-    }
     if (!restart) {
         log_line(PIPIT_LOG_ERROR, ins->name, plugin, "isolation",
                  "its process (pid %d) %s; %s: the instance is disabled", pc->pid, how,
                  pc->init_failed ? "init failed" : "on_stall is disable");
-        return;
+    } else {
+        ins->stats.restarts++;
+        log_line(PIPIT_LOG_ERROR, ins->name, plugin, "isolation",
+                 "its process (pid %d) %s; starting it again in %llu ms (restart %llu)",
+                 pc->pid, how, (unsigned long long)pc->backoff_ms,
+                 (unsigned long long)ins->stats.restarts);
+        uv_timer_start(&pc->timer, restart_cb, pc->backoff_ms, 0);
+        pc->backoff_ms = pc->backoff_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS
+                                                             : pc->backoff_ms * 2;
     }
-    ins->stats.restarts++;
-    log_line(PIPIT_LOG_ERROR, ins->name, plugin, "isolation",
-             "its process (pid %d) %s; starting it again in %llu ms (restart %llu)",
-             pc->pid, how, (unsigned long long)pc->backoff_ms,
-             (unsigned long long)ins->stats.restarts);
-    uv_timer_start(&pc->timer, restart_cb, pc->backoff_ms, 0);
-    pc->backoff_ms = pc->backoff_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS
-                                                         : pc->backoff_ms * 2;
+    if (pc->done) {                     /* the call in flight fails */
+        void (*done)(void *, int) = pc->done;
+        pc->done = NULL;
+        /* last: the end of the call may end a drain, which stops pc and
+         * frees ins */
+        done(pc->done_arg, pc->killed ? PIPIT_ETIMEDOUT : PIPIT_EIO);
+    }
 }
 
 /* Start one run of the host process and send it INIT. A failure to spawn
