@@ -189,8 +189,9 @@ const struct pipit_option settings_input_key_options[] = {
                        interval_ms, "Collection interval (default: agent.interval)"),
     PIPIT_OPT_DURATION("collect_timeout", "60s", 0, 86400000, struct instance_keys,
                        collect_timeout_ms, "A collect() still running this long after "
-                       "it was started is a stall: the instance is reported stalled and "
-                       "not scheduled again (docs/plugin-isolation.md); 0: no deadline"),
+                       "it was started is a stall: in process the instance is reported "
+                       "stalled and not scheduled again, isolated its process is killed "
+                       "(see on_stall; docs/plugin-isolation.md); 0: no deadline"),
     PIPIT_OPT_SIZE("max_emit_bytes", NULL, 4096, 1073741824, struct instance_keys,
                    max_emit_bytes, "Bound on the records one collect() may emit; the "
                    "rest are dropped and counted (default: pipeline.max_collect_bytes)"),
