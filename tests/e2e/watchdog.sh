@@ -4,7 +4,7 @@
 . "$top_srcdir/tests/e2e/daemon.sh"
 . "$top_srcdir/tests/e2e/endpoints_lib.sh"
 setup_e2e
-plan 18
+plan 21
 
 # Five collectors that never return: more than libuv's default pool of 4
 # worker threads, which pipitd sizes to the number of inputs plus 2.
@@ -101,6 +101,37 @@ emitted=$(sed -n 's/.*instance=fast .*input totals: runs=\([0-9]*\) records=\([0
 [ -n "$emitted" ] && [ "$f3" = "$emitted" ]
 ok $? "every record the fast collector emitted reached the output ($f3 of $emitted)"
 diag "took $(( $(date +%s) - start )) s"
+
+# A reload while a call is stalled: the old instance is kept until its call
+# returns, then finished and freed; the new generation runs meanwhile.
+cat >"$T/r.yaml" <<YAML
+agent:
+  state_dir: $T/state-r
+  jitter: 0s
+batch:
+  linger_ms: 20
+inputs:
+  - { plugin: $TESTSRC, name: late, block_until: $T/release-r, interval: 100ms,
+      collect_timeout: 500ms }
+  - { plugin: $TESTSRC, name: fast, interval: 50ms }
+outputs:
+  - plugin: file
+    path: $T/r.jsonl
+YAML
+mv "$T/pipitd.log" "$T/first.log"
+start_pipitd "$T/r.yaml"
+wait_for 20 log_has 'instance=late plugin=testsrc module=watchdog msg="collect() has run for longer'
+kill -HUP "$PIPITD_PID"
+# pass: the reload completes though the old generation's call is still stuck
+wait_for 20 log_has "configuration reloaded"
+ok $? "a reload does not wait for a stalled call" || show_log
+wait_for 20 eval '[ "$(grep -c "collect() has run for longer" "$T/pipitd.log")" -ge 2 ]'
+touch "$T/release-r"
+wait_for 20 eval '[ "$(grep -c "the stalled collect() returned" "$T/pipitd.log")" -ge 2 ]'
+ok $? "the old generation's call and the new one's return late and are logged" || show_log
+stop_pipitd
+[ "$PIPITD_STATUS" = 0 ] && ! log_has "exiting with"
+ok $? "then pipitd stops normally, nothing left behind ($PIPITD_STATUS)" || show_log
 
 cat >"$T/bad.yaml" <<YAML
 agent:
