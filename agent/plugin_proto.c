@@ -77,7 +77,7 @@ int proto_next(struct proto_dec *d, struct proto_frame *f, char *err, size_t err
     case PROTO_DONE:    want = 8; break;
     case PROTO_LOG:     min = 1; break;
     default:
-        snprintf(err, errlen, "unknown frame type %d", type);
+        snprintf(err, errlen, "frame type %d is not one a plugin host sends", type);
         return PIPIT_EPARSE;
     }
     if (len > d->max_payload || (type == PROTO_LOG && len > 1 + PROTO_MAX_LOG)) {

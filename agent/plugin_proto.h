@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <pipit/plugin.h>
 #include "buf.h"
 
 /*
