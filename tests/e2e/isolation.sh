@@ -27,15 +27,12 @@ outputs:
   - plugin: file
     path: $T/out.jsonl
 YAML
-count_of() { n=$(grep -c "\"instance\":\"$1\"" "$T/out.jsonl" 2>/dev/null); echo "${n:-0}"; }
-m() { value "$1{input=\"$2\",plugin=\"testsrc\"}"; }
-state() { value "pipit_plugin_state{name=\"$1\",plugin=\"testsrc\",role=\"input\",state=\"$2\"}"; }
 
 start_pipitd "$T/p.yaml"
 wait_for 20 serving || show_log
 # pass: the third collect() segfaults its process; pipitd counts a restart within 30 s
-restarted() { scrape && [ -n "$(m pipit_plugin_restarts_total crash)" ] &&
-              [ "$(m pipit_plugin_restarts_total crash)" -ge 1 ]; }
+restarted() { scrape && [ -n "$(testsrc_value pipit_plugin_restarts_total crash)" ] &&
+              [ "$(testsrc_value pipit_plugin_restarts_total crash)" -ge 1 ]; }
 wait_for 30 restarted
 ok $? "a host process that crashes in its 3rd collect() is restarted and counted" || show_log
 kill -0 "$PIPITD_PID"
@@ -46,27 +43,27 @@ ok $? "the crash is logged with the pid, the signal and the restart delay" || sh
     ! grep '"instance":"crash"' "$T/out.jsonl" | grep -q '"run":"3"'
 ok $? "the records of the two calls before the crash were delivered, none of the crashed call"
 # pass: after the restart the new process collects again (2 more calls, 4 more records)
-wait_for 30 eval '[ "$(count_of crash)" -ge 8 ]'
-ok $? "the restarted process collects again ($(count_of crash) records)"
+wait_for 30 eval '[ "$(records_of crash)" -ge 8 ]'
+ok $? "the restarted process collects again ($(records_of crash) records)"
 
-hang_killed() { scrape && [ -n "$(m pipit_plugin_restarts_total hang)" ] &&
-                [ "$(m pipit_plugin_restarts_total hang)" -ge 1 ] &&
-                [ "$(m pipit_plugin_stalls_total hang)" -ge 1 ]; }
+hang_killed() { scrape && [ -n "$(testsrc_value pipit_plugin_restarts_total hang)" ] &&
+                [ "$(testsrc_value pipit_plugin_restarts_total hang)" -ge 1 ] &&
+                [ "$(testsrc_value pipit_plugin_stalls_total hang)" -ge 1 ]; }
 wait_for 30 hang_killed
 ok $? "a hanging host process is killed at collect_timeout and restarted (stalls and restarts counted)" || show_log
 log_has 'instance=hang plugin=testsrc module=watchdog msg="collect() has run for longer than collect_timeout (1000 ms): killing its process"'
 ok $? "the kill is logged with the instance and the deadline"
-hang_off_done() { scrape && [ "$(state hang_off disabled)" = 1 ]; }
+hang_off_done() { scrape && [ "$(testsrc_state hang_off disabled)" = 1 ]; }
 wait_for 30 hang_off_done
 ok $? "with on_stall: disable the killed instance is disabled" || show_log
-[ "$(m pipit_plugin_restarts_total hang_off)" = 0 ] &&
+[ "$(testsrc_value pipit_plugin_restarts_total hang_off)" = 0 ] &&
     log_has 'instance=hang_off plugin=testsrc module=isolation msg="its process (pid [0-9]*) was killed by signal 9 (Killed); on_stall is disable: the instance is disabled"'
 ok $? "and not restarted, saying why"
 
-f1=$(count_of fast)
+f1=$(records_of fast)
 sleep 1
-f2=$(count_of fast)
-[ "$f2" -gt "$f1" ] && [ "$(state fast running)" = 1 ]
+f2=$(records_of fast)
+[ "$f2" -gt "$f1" ] && [ "$(testsrc_state fast running)" = 1 ]
 ok $? "the in-process collector keeps delivering meanwhile ($f1 then $f2)"
 
 pids=$(sed -n 's/.*running in its own process (pid \([0-9]*\)).*/\1/p' "$T/pipitd.log")
@@ -76,9 +73,9 @@ left=
 for p in $pids; do kill -0 "$p" 2>/dev/null && left="$left $p"; done
 [ -z "$left" ]
 ok $? "no host process outlives pipitd (left:${left:- none})"
-emitted=$(sed -n 's/.*instance=fast .*input totals: runs=[0-9]* records=\([0-9]*\) .*/\1/p' "$T/pipitd.log")
-[ -n "$emitted" ] && [ "$(count_of fast)" = "$emitted" ]
-ok $? "every record the fast collector emitted reached the output ($(count_of fast) of $emitted)"
+emitted=$(accepted_of fast)
+[ -n "$emitted" ] && [ "$(records_of fast)" = "$emitted" ]
+ok $? "every record the fast collector emitted reached the output ($(records_of fast) of $emitted)"
 
 # The loader's checks refuse a plugin the same way in either mode.
 cp "$PIPIT_TEST_LIB/in_testsrc.so" "$T/in_unsafe.so"

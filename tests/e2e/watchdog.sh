@@ -35,13 +35,10 @@ outputs:
   - plugin: file
     path: $T/out.jsonl
 YAML
-count_of() { n=$(grep -c "\"instance\":\"$1\"" "$T/out.jsonl" 2>/dev/null); echo "${n:-0}"; }
-m() { value "$1{input=\"$2\",plugin=\"testsrc\"$3}"; }
-state() { value "pipit_plugin_state{name=\"$1\",plugin=\"testsrc\",role=\"input\",state=\"$2\"}"; }
 all_stalled() {
     scrape || return 1
     for i in hung hung2 hung3 hung4 spin late; do
-        [ "$(m pipit_plugin_stalls_total $i)" = 1 ] || return 1
+        [ "$(testsrc_value pipit_plugin_stalls_total $i)" = 1 ] || return 1
     done
 }
 
@@ -55,38 +52,38 @@ log_has 'instance=hung plugin=testsrc module=watchdog msg="collect() has run for
 ok $? "the stall is logged with the instance and the deadline" || show_log
 log_has 'instance=spin plugin=testsrc module=watchdog msg="collect() has run for longer than collect_timeout'
 ok $? "a spinning collector is caught the same way"
-[ "$(state hung stalled)" = 1 ] && [ "$(state spin stalled)" = 1 ] && [ "$(state hung running)" = 0 ]
+[ "$(testsrc_state hung stalled)" = 1 ] && [ "$(testsrc_state spin stalled)" = 1 ] && [ "$(testsrc_state hung running)" = 0 ]
 ok $? "pipit_plugin_state says stalled, not running"
 [ "$(auth /readyz)" = 200 ] && grep -q '"name":"hung","plugin":"testsrc","state":"stalled","stalls":1' "$T/body"
 ok $? "/readyz lists the stalled input and stays ready (the outputs deliver)" || diag "$(cat "$T/body")"
 
 # pass: no new tick reaches a stalled instance (its overruns stop growing)
-o1=$(m pipit_collector_overruns_total hung)
-f1=$(count_of fast)
+o1=$(testsrc_value pipit_collector_overruns_total hung)
+f1=$(records_of fast)
 sleep 1.5
 scrape
-o2=$(m pipit_collector_overruns_total hung)
+o2=$(testsrc_value pipit_collector_overruns_total hung)
 [ -n "$o1" ] && [ "$o1" = "$o2" ]
 ok $? "the watchdog stops scheduling the stalled instance (overruns $o1 then $o2)"
-f2=$(count_of fast)
+f2=$(records_of fast)
 [ "$f2" -gt "$f1" ]
 ok $? "with 5 calls stuck on worker threads, the fast collector keeps delivering ($f1 then $f2)"
 
 touch "$T/release"
-late_done() { scrape && [ "$(m pipit_input_records_dropped_total late ',reason="stalled"')" = 3 ]; }
+late_done() { scrape && [ "$(testsrc_value pipit_input_records_dropped_total late ',reason="stalled"')" = 3 ]; }
 wait_for 20 late_done
 ok $? "the late call's 3 records are dropped and counted with reason stalled" || show_log
-[ "$(state late disabled)" = 1 ] && [ "$(count_of late)" = 0 ]
+[ "$(testsrc_state late disabled)" = 1 ] && [ "$(records_of late)" = 0 ]
 ok $? "the instance whose call returned late stays disabled; none of its records went out"
 log_has 'instance=late plugin=testsrc module=watchdog msg="the stalled collect() returned after'
 ok $? "its return is logged"
 
-capped=$(m pipit_input_records_dropped_total flood ',reason="max_emit_bytes"')
-[ -n "$capped" ] && [ "$capped" -gt 20 ] && [ "$(state flood running)" = 1 ] && [ "$(count_of flood)" -gt 0 ]
+capped=$(testsrc_value pipit_input_records_dropped_total flood ',reason="max_emit_bytes"')
+[ -n "$capped" ] && [ "$capped" -gt 20 ] && [ "$(testsrc_state flood running)" = 1 ] && [ "$(records_of flood)" -gt 0 ]
 ok $? "a collector emitting past max_emit_bytes is capped, counted ($capped) and keeps running"
 log_has 'instance=flood plugin=testsrc msg="one collection emitted more than 4096 bytes of records (max_emit_bytes)'
 ok $? "the cap is logged with its size"
-[ "$(state flood_off disabled)" = 1 ] && [ "$(m pipit_collector_runs_total flood_off)" = 1 ]
+[ "$(testsrc_state flood_off disabled)" = 1 ] && [ "$(testsrc_value pipit_collector_runs_total flood_off)" = 1 ]
 ok $? "with on_emit_limit: disable it is disabled after its first collection"
 log_has 'instance=flood_off plugin=testsrc module=watchdog msg="a collection emitted more than max_emit_bytes'
 ok $? "and says so"
@@ -96,8 +93,8 @@ stop_pipitd
 ok $? "pipitd stops with exit status 0 though 5 calls never returned ($PIPITD_STATUS)" || show_log
 log_has 'exiting with 5 stalled collect() calls still running'
 ok $? "it says how many calls it leaves behind"
-f3=$(count_of fast)
-emitted=$(sed -n 's/.*instance=fast .*input totals: runs=\([0-9]*\) records=\([0-9]*\) .*/\2/p' "$T/pipitd.log")
+f3=$(records_of fast)
+emitted=$(accepted_of fast)
 [ -n "$emitted" ] && [ "$f3" = "$emitted" ]
 ok $? "every record the fast collector emitted reached the output ($f3 of $emitted)"
 diag "took $(( $(date +%s) - start )) s"
