@@ -117,7 +117,8 @@ static int read_frame(int fd, char **payload, size_t *len)
 }
 
 /* Frames get fds of their own; 0 and 1 become /dev/null and stderr, so
- * that a plugin's printf cannot corrupt them. */
+ * that a plugin's printf cannot corrupt them. Any other descriptor that
+ * came through exec is closed: the plugin gets none of pipitd's. */
 static int take_fds(int *in)
 {
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -126,6 +127,12 @@ static int take_fds(int *in)
     if (devnull < 0 || *in < 0 || frames_out < 0 || dup2(devnull, 0) < 0 || dup2(2, 1) < 0)
         return PIPIT_EIO;
     close(devnull);
+    int lo = *in < frames_out ? *in : frames_out, hi = *in ^ frames_out ^ lo;
+    if (lo > 3)
+        close_range(3, (unsigned)lo - 1, 0);
+    if (hi > lo + 1)
+        close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+    close_range((unsigned)hi + 1, ~0u, 0);
     return PIPIT_OK;
 }
 
