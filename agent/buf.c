@@ -71,6 +71,27 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return r;
 }
 
+int buf_u64(struct buf *b, uint64_t v)
+{
+    char tmp[20];
+    size_t n = sizeof tmp;
+
+    do {
+        tmp[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return buf_append(b, tmp + n, sizeof tmp - n);
+}
+
+int buf_i64(struct buf *b, int64_t v)
+{
+    if (v >= 0)
+        return buf_u64(b, (uint64_t)v);
+    if (buf_putc(b, '-') != PIPIT_OK)
+        return PIPIT_ENOMEM;
+    return buf_u64(b, 0 - (uint64_t)v);
+}
+
 /* Length of the valid UTF-8 sequence at s (of at most n bytes), or 0. */
 static size_t utf8_seq_len(const unsigned char *s, size_t n)
 {
@@ -101,6 +122,9 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
 /*
  * Append s[0..n) as a quoted JSON string. Runs of bytes that need no escape
  * are copied in one piece; control characters are escaped; bytes that are
@@ -117,6 +141,22 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
         return PIPIT_ENOMEM;
     b->data[b->len++] = '"';
     while (i < n) {
+        /* Eight plain bytes at a time: none below 0x20, none '"' or '\\',
+         * none with the high bit set. (x - k * ONES) & ~x & HIGHS is not
+         * zero exactly when some byte of x is below k (for k <= 0x80);
+         * x ^ (c * ONES) has a zero byte where x has a byte c. */
+        while (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            uint64_t q = w ^ (ONES * '"'), bs = w ^ (ONES * '\\');
+            uint64_t ctl = (w - ONES * 0x20) & ~w;
+            uint64_t quote = (q - ONES) & ~q, slash = (bs - ONES) & ~bs;
+            if ((ctl | quote | slash | w) & HIGHS)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
         unsigned char c = p[i];
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
             i++;
@@ -175,7 +215,7 @@ int buf_json_num(struct buf *b, double v)
         return buf_puts(b, v > 0 ? "\"+Inf\"" : "\"-Inf\"");
     /* range first: converting a double outside long long's range is undefined */
     if (fabs(v) < 9007199254740992.0 && v == (double)(long long)v)
-        return buf_printf(b, "%lld", (long long)v);
+        return buf_i64(b, (int64_t)v);
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp, "%.*g", prec, v);
         if (strtod(tmp, NULL) == v)

@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
     char *data;                         /* NUL-terminated when len < cap */
@@ -22,6 +23,9 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+/* Append v in decimal (the hot path's integers, without printf). */
+int buf_u64(struct buf *b, uint64_t v);
+int buf_i64(struct buf *b, int64_t v);
 /* Append s as a JSON string literal (with quotes), escaping as RFC 8259
  * requires; invalid UTF-8 bytes become U+FFFD. */
 int buf_json_str(struct buf *b, const char *s, size_t n);

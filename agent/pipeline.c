@@ -46,6 +46,28 @@ static void note_drop(struct pipeline *pl, uint64_t n, const char *why)
     pl->drop_log_ns = now;
 }
 
+/* Whether every output that still owes b sends only its wire message. */
+static bool wire_only(const struct pipeline *pl, const struct batch *b)
+{
+    for (size_t i = 0; i < pl->nouts; i++)
+        if ((b->pending & (1u << pl->outs[i].bit)) &&
+            !(pl->outs[i].ins->plugin->desc.flags & PIPIT_FLUSH_WIRE_ONLY))
+            return false;
+    return true;
+}
+
+/* The decoded records of b, once its wire message holds them: not kept when
+ * every output that owes b sends only the wire message. */
+static void drop_payload(struct pipeline *pl, struct batch *b)
+{
+    pl->pending_bytes -= b->b.payload_len;
+    b->mem -= b->b.payload_len;
+    free(b->payload);
+    b->payload = NULL;
+    b->b.payload = NULL;
+    b->b.payload_len = 0;
+}
+
 /* Wire-encode b (its payload stays for outputs that read records). */
 static int encode_batch(struct pipeline *pl, struct batch *b)
 {
@@ -63,6 +85,8 @@ static int encode_batch(struct pipeline *pl, struct batch *b)
     b->b.wire = b->wire;
     b->mem += b->b.wire_len;
     pl->pending_bytes += b->b.wire_len;
+    if (wire_only(pl, b))
+        drop_payload(pl, b);
     return PIPIT_OK;
 }
 
@@ -219,12 +243,16 @@ static int load_batch(struct pipeline *pl, struct batch *b)
                  (unsigned long long)b->spool_id);
         goto fail;
     }
-    if (wire_decode(w.data, w.len, pl->wire.key, pl->wire.key_len, false,
-                    pl->max_wire_raw, &h, &payload, err, sizeof err) != WIRE_OK)
+    /* The CRC is checked either way; the payload is decompressed only for
+     * outputs that read records. */
+    bool records = !wire_only(pl, b);
+    if (records ? wire_decode(w.data, w.len, pl->wire.key, pl->wire.key_len, false,
+                              pl->max_wire_raw, &h, &payload, err, sizeof err) != WIRE_OK
+                : wire_verify(w.data, w.len, &h, err, sizeof err) != WIRE_OK)
         goto fail;
     b->b.payload_len = payload.len;     /* lengths before buf_steal() */
     b->b.wire_len = w.len;
-    b->payload = buf_steal(&payload);
+    b->payload = records ? buf_steal(&payload) : NULL;
     b->b.payload = b->payload;
     b->wire = buf_steal(&w);
     b->b.wire = b->wire;

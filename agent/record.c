@@ -151,16 +151,49 @@ int record_check(const struct pipit_record *rec, char *err, size_t errlen)
     return PIPIT_OK;
 }
 
+/* ,"key": (keys are the encoder's own, plain ASCII) */
+static int put_key(struct buf *b, const char *key)
+{
+    size_t n = strlen(key);
+
+    if (buf_reserve(b, n + 4) != PIPIT_OK)
+        return PIPIT_ENOMEM;
+    char *p = b->data + b->len;
+    p[0] = ',';
+    p[1] = '"';
+    memcpy(p + 2, key, n);
+    p[n + 2] = '"';
+    p[n + 3] = ':';
+    p[n + 4] = '\0';
+    b->len += n + 4;
+    return PIPIT_OK;
+}
+
 static int put_key_str(struct buf *b, const char *key, const char *s)
 {
-    buf_printf(b, ",\"%s\":", key);
+    put_key(b, key);
     return buf_json_str(b, s, strlen(s));
 }
 
 static int put_key_num(struct buf *b, const char *key, double v)
 {
-    buf_printf(b, ",\"%s\":", key);
+    put_key(b, key);
     return buf_json_num(b, v);
+}
+
+static int put_key_u64(struct buf *b, const char *key, uint64_t v)
+{
+    put_key(b, key);
+    return buf_u64(b, v);
+}
+
+/* ,"key":"name" for the names of the encoder's own tables */
+static int put_key_name(struct buf *b, const char *key, const char *name)
+{
+    put_key(b, key);
+    buf_putc(b, '"');
+    buf_puts(b, name);
+    return buf_putc(b, '"');
 }
 
 /*
@@ -201,8 +234,10 @@ int record_encode_json(struct buf *out, const struct pipit_record *rec,
     size_t start = out->len;
     int64_t t = rec->time_ns ? rec->time_ns : now_ns;
 
-    buf_printf(out, "{\"kind\":\"%s\",\"time\":%lld", kind_names[rec->kind],
-               (long long)t);
+    buf_puts(out, "{\"kind\":\"");
+    buf_puts(out, kind_names[rec->kind]);
+    buf_puts(out, "\",\"time\":");
+    buf_i64(out, t);
     if (rec->host)
         host = rec->host;
     if (rec->instance)
@@ -212,13 +247,14 @@ int record_encode_json(struct buf *out, const struct pipit_record *rec,
     if (rec->origin_agent) {
         buf_puts(out, ",\"origin\":{\"agent\":");
         buf_json_str(out, rec->origin_agent, strlen(rec->origin_agent));
-        buf_printf(out, ",\"seq\":%llu,\"index\":%u}",
-                   (unsigned long long)rec->origin_seq, rec->origin_index);
+        put_key_u64(out, "seq", rec->origin_seq);
+        put_key_u64(out, "index", rec->origin_index);
+        buf_putc(out, '}');
     }
     switch (rec->kind) {
     case PIPIT_METRIC:
         put_key_str(out, "name", rec->name);
-        buf_printf(out, ",\"type\":\"%s\"", type_names[rec->metric_type]);
+        put_key_name(out, "type", type_names[rec->metric_type]);
         if (rec->metric_type == PIPIT_HISTOGRAM) {
             buf_puts(out, ",\"buckets\":[");
             for (size_t i = 0; i < rec->nbuckets; i++) {
@@ -229,18 +265,17 @@ int record_encode_json(struct buf *out, const struct pipit_record *rec,
             }
             buf_putc(out, ']');
             put_key_num(out, "sum", rec->sum);
-            buf_printf(out, ",\"count\":%llu", (unsigned long long)rec->count);
+            put_key_u64(out, "count", rec->count);
         } else {
             put_key_num(out, "value", rec->value);
         }
         break;
     case PIPIT_LOG:
-        buf_printf(out, ",\"level\":\"%s\"",
-                   level_names[rec->level ? rec->level : PIPIT_LOG_INFO]);
+        put_key_name(out, "level", level_names[rec->level ? rec->level : PIPIT_LOG_INFO]);
         put_key_str(out, "message", rec->message);
         if (rec->source) {
             put_key_str(out, "source", rec->source);
-            buf_printf(out, ",\"offset\":%llu", (unsigned long long)rec->offset);
+            put_key_u64(out, "offset", rec->offset);
         }
         break;
     case PIPIT_COST:

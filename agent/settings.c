@@ -59,7 +59,7 @@ const struct pipit_option settings_batch_options[] = {
 };
 
 const struct pipit_option settings_pipeline_options[] = {
-    PIPIT_OPT_SIZE("max_pending_bytes", "64MiB", 65536, 17179869184.0,
+    PIPIT_OPT_SIZE("max_pending_bytes", "4MiB", 65536, 17179869184.0,
                    struct pipeline_settings, max_pending_bytes,
                    "Bound on records held in memory, open and undelivered batches"),
     PIPIT_OPT_SIZE("max_collect_bytes", "16MiB", 4096, 1073741824,

@@ -4,14 +4,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /*
- * Usage: loggen LINES [SEED] > FILE
+ * Usage: loggen LINES [SEED [RATE]] > FILE
  *
  * Writes LINES lines in nginx's "combined" format, the same bytes for the
  * same LINES and SEED on every machine (a xorshift generator, no libc
  * rand()), about 193 bytes a line on average. Times start at
- * 2026-01-01T00:00:00Z and advance by 0 to 2 ms a line.
+ * 2026-01-01T00:00:00Z and advance by 0 to 2 ms a line. With RATE, lines
+ * are written at RATE a second, flushed every 10 ms (the latency benchmark
+ * appends them to a file that an agent tails).
  */
 
 static uint64_t rng_state;
@@ -72,16 +75,38 @@ static void expand(char *out, size_t size, const char *tpl, unsigned n)
              pct + 2);
 }
 
+/* Flush, then sleep until done lines are due at rate lines a second. */
+static int pace(const struct timespec *start, uint64_t done, uint64_t rate)
+{
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "loggen: %s\n", strerror(errno));
+        return 1;
+    }
+    uint64_t due_ns = done * UINT64_C(1000000000) / rate;
+    struct timespec t = { start->tv_sec + (time_t)(due_ns / 1000000000),
+                          start->tv_nsec + (long)(due_ns % 1000000000) };
+    if (t.tv_nsec >= 1000000000) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000;
+    }
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR)
+        ;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: loggen LINES [SEED] > FILE\n");
+    if (argc < 2 || argc > 4) {
+        fprintf(stderr, "usage: loggen LINES [SEED [RATE]] > FILE\n");
         return 2;
     }
     uint64_t lines = strtoull(argv[1], NULL, 10);
-    rng_state = argc == 3 ? strtoull(argv[2], NULL, 10) : 1;
+    rng_state = argc >= 3 ? strtoull(argv[2], NULL, 10) : 1;
     if (rng_state == 0)
         rng_state = 1;
+    uint64_t rate = argc == 4 ? strtoull(argv[3], NULL, 10) : 0;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
 
     static char out[1 << 20];
     setvbuf(stdout, out, _IOFBF, sizeof out);
@@ -106,6 +131,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "loggen: %s\n", strerror(errno));
             return 1;
         }
+        if (rate && (i + 1) % (rate / 100 ? rate / 100 : 1) == 0 && pace(&start, i + 1, rate) != 0)
+            return 1;
     }
     if (fflush(stdout) != 0) {
         fprintf(stderr, "loggen: %s\n", strerror(errno));

@@ -5,7 +5,7 @@ set -eu
 
 BUILD="build-essential autoconf automake libtool pkg-config git
  libuv1-dev librdkafka-dev libcurl4-openssl-dev zlib1g-dev libssl-dev libyaml-dev
- libjansson-dev libsqlite3-dev libpq-dev libmicrohttpd-dev libzstd-dev libpcre2-dev
+ libjansson-dev libsqlite3-dev libpq-dev libmicrohttpd-dev libzstd-dev libdeflate-dev libpcre2-dev
  jq sqlite3"
 TEST="valgrind clang libclang-rt-14-dev postgresql kcat logrotate openssl groff-base
  prometheus-node-exporter systemd python3-yaml curl chromium"

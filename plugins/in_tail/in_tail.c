@@ -72,6 +72,7 @@ struct tail_ctx {
     int64_t max_line, max_record, max_files, read_max;
     const char *format, *regex;
     int64_t stats_ms;
+    int64_t ckpt_ms;                    /* checkpoint_interval */
 
     /* state */
     pipit_instance *ins;
@@ -85,6 +86,8 @@ struct tail_ctx {
     bool need_scan, first_scan_done, more, refused_logged, bad_logged;
     uint64_t refused, io_errors;
     int64_t last_scan_ms, last_stats_ms;
+    int64_t ckpt_saved_ms;              /* when the checkpoint file was last written */
+    bool ckpt_dirty;                    /* committed positions not written yet */
     struct tail_pos *ckpt;              /* committed positions */
     size_t nckpt;
     struct tail_pos *pend;              /* waiting for ack, token order */
@@ -129,6 +132,9 @@ static const struct pipit_option tail_options[] = {
                      "How lines are parsed: none, json (an object per line) or regex"),
     PIPIT_OPT_STRING("regex", NULL, struct tail_ctx, regex,
                      "PCRE2 regex with named groups for format=regex; message and level are special"),
+    PIPIT_OPT_DURATION("checkpoint_interval", "1s", 0, 3600000, struct tail_ctx, ckpt_ms,
+                       "Committed positions are written (fsync'd) at most this often, and at "
+                       "stop; 0 writes them at every acknowledgement"),
     PIPIT_OPT_DURATION("stats_interval", "60s", 0, 86400000, struct tail_ctx, stats_ms,
                        "How often the tail.* counters are emitted; 0 never"),
     PIPIT_OPT_END
@@ -258,11 +264,27 @@ static void tail_ckpt_save(struct tail_ctx *ctx)
     }
     if (fclose(f) != 0 || rename(tmp, ctx->ckpt_path) != 0)
         goto fail;
+    ctx->ckpt_dirty = false;
+    ctx->ckpt_saved_ms = tail_now_ms();
     return;
 fail:
     ctx->io_errors++;
     api->log(ctx->ins, PIPIT_LOG_WARN, "cannot write checkpoint %s: %s", tmp, strerror(errno));
     unlink(tmp);
+}
+
+/*
+ * Positions were committed: write them now if checkpoint_interval has
+ * passed since the last write, else at a later wakeup (tail_work) or at
+ * stop. An fsync'd rename per acknowledged batch would cost the loop more
+ * than reading and encoding the lines; what a crash can re-read is at most
+ * the last interval's lines (duplicates, never a loss).
+ */
+static void tail_ckpt_commit(struct tail_ctx *ctx)
+{
+    ctx->ckpt_dirty = true;
+    if (ctx->ckpt_ms == 0 || tail_now_ms() - ctx->ckpt_saved_ms >= ctx->ckpt_ms)
+        tail_ckpt_save(ctx);
 }
 
 /* Commit one position into the table (replacing that of the same file). */
@@ -341,7 +363,7 @@ static void tail_mark(struct tail_ctx *ctx)
     if (!any)
         return;
     if (!ctx->can_mark) {
-        tail_ckpt_save(ctx);
+        tail_ckpt_commit(ctx);
         return;
     }
     ctx->token = token;
@@ -351,7 +373,7 @@ static void tail_mark(struct tail_ctx *ctx)
         for (size_t i = 0; i < ctx->npend; i++)
             tail_ckpt_put(ctx, &ctx->pend[i]);
         ctx->npend = 0;
-        tail_ckpt_save(ctx);
+        tail_ckpt_commit(ctx);
     }
 }
 
@@ -371,7 +393,7 @@ static void tail_ack(pipit_instance *ins, void *data, uint64_t token)
         return;
     memmove(ctx->pend, ctx->pend + n, (ctx->npend - n) * sizeof *ctx->pend);
     ctx->npend -= n;
-    tail_ckpt_save(ctx);
+    tail_ckpt_commit(ctx);
 }
 
 /* ---- emitting ----------------------------------------------------------- */
@@ -789,6 +811,8 @@ static void tail_work(struct tail_ctx *ctx, bool all)
                  "further ones are only counted (tail.invalid_utf8, tail.nul_bytes)");
     }
     tail_mark(ctx);
+    if (ctx->ckpt_dirty && now - ctx->ckpt_saved_ms >= ctx->ckpt_ms)
+        tail_ckpt_save(ctx);
     if (ctx->stats_ms > 0 && now - ctx->last_stats_ms >= ctx->stats_ms) {
         ctx->last_stats_ms = now;
         tail_stats(ctx);
@@ -1018,6 +1042,8 @@ static void tail_fini(pipit_instance *ins, void *data)
     (void)ins;
     if (!ctx->can_mark)
         tail_mark(ctx);
+    if (ctx->ckpt_dirty)
+        tail_ckpt_save(ctx);
     tail_free(ctx);
 }
 

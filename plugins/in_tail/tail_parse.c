@@ -90,6 +90,9 @@ uint64_t tail_parser_safe(const struct tail_parser *p)
     return p->rec_open ? p->rec_off : p->line_off;
 }
 
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
 /*
  * Copy as valid UTF-8 (RFC 3629: no overlongs, no surrogates, nothing above
  * U+10FFFF); each invalid byte and each NUL becomes U+FFFD.
@@ -100,6 +103,22 @@ size_t tail_utf8_clean(const char *in, size_t n, char *out, struct tail_counts *
     size_t i = 0, o = 0;
 
     while (i < n) {
+        /* Runs of ASCII without NUL are copied eight bytes at a time:
+         * (x - ONES) & ~x & HIGHS is not zero exactly when x has a zero
+         * byte, and x & HIGHS when it has a byte of 0x80 or more. */
+        size_t run = i;
+        while (n - i >= 8) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            if (((x - ONES) & ~x & HIGHS) | (x & HIGHS))
+                break;
+            i += 8;
+        }
+        if (i > run) {
+            memcpy(out + o, s + run, i - run);
+            o += i - run;
+            continue;
+        }
         unsigned char b = s[i];
         size_t len = 0;
 

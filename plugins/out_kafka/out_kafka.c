@@ -81,7 +81,7 @@ static const struct pipit_option kafka_options[] = {
     PIPIT_OPT_INT("queue_max_messages", "1000", 1, 10000000, struct kafka_ctx,
                   queue_max_messages,
                   "Batches librdkafka may hold at once; more wait in the spool"),
-    PIPIT_OPT_SIZE("queue_max_bytes", "16MiB", 1048576, 2147483648LL, struct kafka_ctx,
+    PIPIT_OPT_SIZE("queue_max_bytes", "1MiB", 1048576, 2147483648LL, struct kafka_ctx,
                    queue_max_bytes,
                    "Bytes librdkafka may hold at once; more wait in the spool"),
     PIPIT_OPT_MAP("rdkafka", struct kafka_ctx, rdkafka,
@@ -681,4 +681,5 @@ PIPIT_PLUGIN_DEFINE(
     .name = "kafka", .version = "1.0.0", .kinds = PIPIT_OUTPUT,
     .description = "Batches as wire messages to Kafka (idempotent producer, acks=all)",
     .ctx_size = sizeof(struct kafka_ctx), .options = kafka_options,
-    .load = kafka_load, .init = kafka_init, .flush = kafka_flush, .fini = kafka_fini);
+    .load = kafka_load, .init = kafka_init, .flush = kafka_flush, .fini = kafka_fini,
+    .flags = PIPIT_FLUSH_WIRE_ONLY);

@@ -195,6 +195,75 @@ static void test_parse(void)
     unlink(strcat(strcpy((char[4200]){0}, dir), "/x.log"));
 }
 
+/*
+ * Lines of 1 to 40 bytes with one NUL, invalid byte or UTF-8 sequence at
+ * every position, so that it falls in each eight-byte word the cleaner
+ * copies at once and in the tail after the last: every message must be the
+ * line with exactly that byte replaced by U+FFFD (or kept when valid).
+ */
+static struct {
+    char want[4000][256];
+    size_t n;
+} clean;
+
+static bool all_clean(struct tp *t)
+{
+    return json_array_size(t->recs) >= clean.n;
+}
+
+static void test_clean_words(void)
+{
+    static const struct { const char *in; size_t len; const char *out; } specials[] = {
+        { "\0", 1, "\xef\xbf\xbd" }, { "\xff", 1, "\xef\xbf\xbd" },
+        { "\x80", 1, "\xef\xbf\xbd" }, { "\xc3\xa9", 2, "\xc3\xa9" }, { "\x7f", 1, "\x7f" },
+    };
+    char path[4200];
+    struct tp t;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/w.log", dir);
+    f = fopen(path, "w");
+    clean.n = 0;
+    for (size_t k = 0; k < sizeof specials / sizeof specials[0]; k++) {
+        for (size_t len = 1; len <= 40; len += (len < 20 ? 1 : 3)) {
+            for (size_t at = 0; at < len && clean.n < 4000; at++) {
+                char *w = clean.want[clean.n++];
+                size_t o = 0;
+
+                for (size_t i = 0; i < len; i++) {
+                    if (i == at) {
+                        fwrite(specials[k].in, 1, specials[k].len, f);
+                        o += (size_t)sprintf(w + o, "%s", specials[k].out);
+                    } else {
+                        fputc('a' + (int)(i % 26), f);
+                        w[o++] = (char)('a' + i % 26);
+                    }
+                }
+                w[o] = '\0';
+                fputc('\n', f);
+            }
+        }
+    }
+    fclose(f);
+    ok(open_tail(&t, "poll", NULL, NULL) == PIPIT_OK, "clean: opens");
+    tp_pump(&t, 5000, all_clean);
+    size_t wrong = 0;
+    for (size_t i = 0; i < clean.n; i++) {
+        json_t *r = log_at(&t, i);
+        const char *m = r ? json_string_value(json_object_get(r, "message")) : NULL;
+
+        if (!m || strcmp(m, clean.want[i])) {
+            if (!wrong)
+                diag("  line %zu: got %s, want %s", i, m ? m : "(none)", clean.want[i]);
+            wrong++;
+        }
+    }
+    ok(wrong == 0, "clean: %zu lines with one special byte at every position come out as "
+       "byte-at-a-time cleaning gives (%zu differ)", clean.n, wrong);
+    tp_close(&t);
+    unlink(path);
+}
+
 static void test_options(void)
 {
     struct tp t;
@@ -207,13 +276,14 @@ static void test_options(void)
 
 int main(void)
 {
-    plan(28);
+    plan(30);
     snprintf(dir, sizeof dir, "%s", tp_tmpdir());
     test_glob("poll");
     test_glob("inotify");
     test_rotation();
     test_split_multiline();
     test_parse();
+    test_clean_words();
     test_options();
     tp_rmtree(dir);
     return done_testing();

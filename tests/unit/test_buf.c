@@ -375,11 +375,84 @@ static void test_json_num(void)
     buf_free(&b);
 }
 
+/*
+ * The byte-at-a-time escaping that buf_json_str's eight-byte scan must
+ * agree with: one special byte (or a two-byte UTF-8 sequence) at every
+ * position of plain strings of lengths 1 to 40, so that it falls in the
+ * first, a middle and the last word, and in the tail shorter than a word.
+ */
+static void test_json_str_words(void)
+{
+    static const struct { const char *in, *out; } specials[] = {
+        { "\"", "\\\"" }, { "\\", "\\\\" }, { "\n", "\\n" }, { "\x01", "\\u0001" },
+        { "\x1f", "\\u001f" }, { "\x80", "\xef\xbf\xbd" }, { "\xff", "\xef\xbf\xbd" },
+        { "\xc3\xa9", "\xc3\xa9" }, { "\x7f", "\x7f" }, { " ", " " }, { "!", "!" },
+        { "#", "#" }, { "[", "[" }, { "]", "]" },
+    };
+    size_t cases = 0, wrong = 0;
+
+    for (size_t k = 0; k < sizeof specials / sizeof specials[0]; k++) {
+        for (size_t len = 1; len <= 40; len++) {
+            for (size_t at = 0; at < len; at++) {
+                char in[64], want[128];
+                size_t sl = strlen(specials[k].in), n = 0, w = 0;
+
+                want[w++] = '"';
+                for (size_t i = 0; i < len; i++) {
+                    if (i == at) {
+                        memcpy(in + n, specials[k].in, sl);
+                        n += sl;
+                        w += (size_t)sprintf(want + w, "%s", specials[k].out);
+                    } else {
+                        in[n++] = (char)('a' + i % 26);
+                        want[w++] = (char)('a' + i % 26);
+                    }
+                }
+                want[w++] = '"';
+                want[w] = '\0';
+                struct buf b = BUF_INIT;
+                cases++;
+                if (buf_json_str(&b, in, n) != PIPIT_OK || b.len != w || strcmp(b.data, want)) {
+                    if (!wrong)
+                        diag("  special %zu at %zu of %zu: got %s, want %s", k, at, len,
+                             b.data ? b.data : "(null)", want);
+                    wrong++;
+                }
+                buf_free(&b);
+            }
+        }
+    }
+    ok(wrong == 0, "json_str: %zu cases of one special byte at every position agree with "
+       "byte-at-a-time escaping (%zu differ)", cases, wrong);
+}
+
+static void test_integers(void)
+{
+    struct buf b = BUF_INIT;
+
+    buf_u64(&b, 0);
+    buf_putc(&b, ' ');
+    buf_u64(&b, 7);
+    buf_putc(&b, ' ');
+    buf_u64(&b, UINT64_MAX);
+    buf_putc(&b, ' ');
+    buf_i64(&b, -1);
+    buf_putc(&b, ' ');
+    buf_i64(&b, INT64_MIN);
+    buf_putc(&b, ' ');
+    buf_i64(&b, INT64_MAX);
+    is_str(b.data, "0 7 18446744073709551615 -1 -9223372036854775808 9223372036854775807",
+           "u64/i64: zero, one digit, both ends of both ranges");
+    buf_free(&b);
+}
+
 int main(void)
 {
     test_append_growth();
     test_printf_growth();
     test_json_str();
+    test_json_str_words();
+    test_integers();
     test_json_num();
     return done_testing();
 }

@@ -181,9 +181,9 @@ static void test_abi_refusals(void)
         { "undef",     PIPIT_EABI,    "dlopen failed: " },
         { "null",      PIPIT_EABI,    "pipit_plugin_entry() returned NULL" },
         { "magic",     PIPIT_EABI,    "bad magic 0x12345678" },
-        { "major2",    PIPIT_EABI,    "built for ABI 2.x, this pipit implements 1.2; "
+        { "major2",    PIPIT_EABI,    "built for ABI 2.x, this pipit implements 1.3; "
                                       "rebuild the plugin against pipit-sdk 1.x" },
-        { "minor99",   PIPIT_EABI,    "built for ABI 1.99, newer than this pipit (1.2)" },
+        { "minor99",   PIPIT_EABI,    "built for ABI 1.99, newer than this pipit (1.3)" },
         { "big",       PIPIT_EABI,    "is larger than this pipit's" },
         { "small",     PIPIT_EABI,    "is smaller than the" },
         { "noname",    PIPIT_EINVAL,  "descriptor has no name" },

@@ -14,6 +14,8 @@
 #include "instance.h"
 #include "log.h"
 #include "pipeline.h"
+#include "spool.h"
+#include "wire.h"
 #include "../tap.h"
 
 #define KM(k) (1u << (k))
@@ -31,6 +33,8 @@ struct call {
     uint32_t count;
     size_t len;
     char payload[256];                  /* first bytes of the payload */
+    bool has_payload;                   /* payload was not NULL */
+    char wire_lines[256];               /* first bytes the wire message decodes to */
     const char *agent_id;
     int ret;                            /* what flush() returned */
 };
@@ -56,7 +60,18 @@ static int fake_flush(pipit_instance *ins, void *data, const struct pipit_batch 
         c->len = b->payload_len;
         c->agent_id = b->agent_id;
         c->ret = r;
-        snprintf(c->payload, sizeof c->payload, "%.*s", (int)b->payload_len, b->payload);
+        snprintf(c->payload, sizeof c->payload, "%.*s", (int)b->payload_len,
+                 b->payload ? b->payload : "");
+        c->has_payload = b->payload != NULL;
+        c->wire_lines[0] = '\0';
+        if (b->wire) {
+            struct buf out = BUF_INIT;
+            char err[256];
+            if (wire_decode(b->wire, b->wire_len, NULL, 0, false, 1 << 20, NULL, &out, err,
+                            sizeof err) == WIRE_OK)
+                snprintf(c->wire_lines, sizeof c->wire_lines, "%.*s", (int)out.len, out.data);
+            buf_free(&out);
+        }
     }
     f->ncalls++;
     return r;
@@ -68,6 +83,16 @@ static const struct loader_plugin fake_plugin = {
     .desc = { .magic = PIPIT_ABI_MAGIC, .abi_major = PIPIT_ABI_MAJOR,
               .struct_size = sizeof(struct pipit_plugin), .name = "out_fake",
               .version = "1", .kinds = PIPIT_OUTPUT, .flush = fake_flush },
+};
+
+/* The same output, declaring that it sends only the wire message. */
+static char fake_wire_path[] = "fake_wire.so";
+static const struct loader_plugin fake_wire_plugin = {
+    .path = fake_wire_path,
+    .desc = { .magic = PIPIT_ABI_MAGIC, .abi_major = PIPIT_ABI_MAJOR,
+              .struct_size = sizeof(struct pipit_plugin), .name = "out_fake_wire",
+              .version = "1", .kinds = PIPIT_OUTPUT, .flush = fake_flush,
+              .flags = PIPIT_FLUSH_WIRE_ONLY },
 };
 
 /* A fake input: records the tokens its ack() is given. */
@@ -224,6 +249,85 @@ static const char *log_taken(void)
 }
 
 /* ---- tests -------------------------------------------------------------- */
+
+/*
+ * An output that declares PIPIT_FLUSH_WIRE_ONLY gets the wire message and
+ * no payload; the pipeline keeps only the wire bytes of its batches, and
+ * reads batches evicted to the spool back without decompressing them. An
+ * output that reads records still gets them, from memory or the spool.
+ */
+static void test_wire_only(void)
+{
+    struct env e;
+    struct fake_out fw, fr;
+    struct pipit_instance w, r;
+    struct pipit_instance *outs[] = { &w, &r };
+    char nw[] = "w", nr[] = "r", dir[4200], err[256];
+    struct wire_encode_opts wo = { .codec = WIRE_CODEC_ZLIB, .level = 1 };
+    static int scripts[MAX_CALLS];
+
+    make_out(&w, &fw, nw, KM(PIPIT_METRIC) | KM(PIPIT_LOG));
+    w.plugin = &fake_wire_plugin;
+    make_out(&r, &fr, nr, KM(PIPIT_LOG));
+    /* the wire-only output asks for a retry first, so that batches wait */
+    for (size_t i = 0; i < MAX_CALLS; i++)
+        scripts[i] = i == 0 ? PIPIT_RETRY : PIPIT_OK;
+    fw.script = scripts;
+    fw.nscript = MAX_CALLS;
+    env_open(&e, "wire only", 10, 1 << 20, 0, 1200, outs, 2);
+    snprintf(dir, sizeof dir, "%s/wire-only-spool", tmp);
+    struct spool_config sc = { .dir = dir, .max_bytes = 1 << 24, .policy = SPOOL_BLOCK };
+    struct spool *sp = spool_open(&sc, err, sizeof err);
+    if (!sp || pipeline_set_store(e.pl, &wo, sp) != PIPIT_OK) {
+        printf("Bail out! cannot open the spool: %s\n", err);
+        exit(1);
+    }
+
+    /* metrics: only the wire-only output takes them */
+    deliver(&e, PIPIT_METRIC, 'm', 1, 10, 40);
+    is_int(e.pl->pending_bytes, e.pl->stats.batch_wire_bytes,
+           "wire only: a metric batch holds only its wire bytes (%zu, not +400 of payload)",
+           e.pl->pending_bytes);
+    /* nine more: over half of max_pending, so the newer ones are evicted */
+    for (int i = 0; i < 9; i++)
+        deliver(&e, PIPIT_METRIC, 'm', 11 + 10 * i, 10, 40);
+    /* logs: both outputs take them, so the payload stays */
+    deliver(&e, PIPIT_LOG, 'l', 1, 10, 40);
+    struct until u = { .e = &e, .calls = 0 };
+    run_until(&e, is_idle, &u, UV_RUN_ONCE);
+
+    size_t bad = 0, metric_calls = 0;
+    for (size_t i = 0; i < fw.ncalls && i < MAX_CALLS; i++) {
+        struct call *c = &fw.calls[i];
+        char want[512];
+        if (c->kind != PIPIT_METRIC)
+            continue;
+        metric_calls++;
+        size_t first = 1 + 10 * (size_t)(c->seq - 1);
+        lines(want, 'm', (int)first, 10, 40);
+        if (c->has_payload || c->len != 0 || strncmp(c->wire_lines, want, 255) != 0)
+            bad++;
+    }
+    ok(metric_calls >= 10 && bad == 0,
+       "wire only: every metric flush (%zu, the retried one and those read back from the "
+       "spool among them) had no payload and a wire message of its records (%zu wrong)",
+       metric_calls, bad);
+    ok(e.pl->stats.spool_errors == 0 && e.pl->stats.records_lost == 0 &&
+       e.pl->stats.records_full == 0, "wire only: nothing refused, lost or unreadable");
+    struct call *lw = NULL;
+    for (size_t i = 0; i < fw.ncalls && i < MAX_CALLS; i++)
+        if (fw.calls[i].kind == PIPIT_LOG)
+            lw = &fw.calls[i];
+    char want[512];
+    lines(want, 'l', 1, 10, 40);
+    ok(fr.ncalls == 1 && fr.calls[0].has_payload && fr.calls[0].len == 400 &&
+       !strncmp(fr.calls[0].payload, want, 255),
+       "wire only: the records output got the log batch's payload");
+    ok(lw && lw->has_payload && !strncmp(lw->wire_lines, want, 255),
+       "wire only: a batch a records output also owes keeps its payload for both");
+    env_close(&e);
+    spool_close(sp);
+}
 
 /* max_records closes batches; both outputs get all of them, in order, with
  * sequence numbers taken from the identity. */
@@ -823,6 +927,7 @@ int main(void)
     test_pending();
     test_marks();
     test_new();
+    test_wire_only();
 
     nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     fclose(log_file);

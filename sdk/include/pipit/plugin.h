@@ -23,7 +23,7 @@ extern "C" {
  */
 #define PIPIT_ABI_MAGIC 0x70697069u /* "pipi" */
 #define PIPIT_ABI_MAJOR 1
-#define PIPIT_ABI_MINOR 2
+#define PIPIT_ABI_MINOR 3
 
 /* The one exported symbol of every plugin. */
 #define PIPIT_ENTRY_SYMBOL "pipit_plugin_entry"
@@ -383,7 +383,17 @@ struct pipit_plugin {
      * durable. Tokens arrive in the order they were marked; a token whose
      * records were lost (drain timed out) is never acknowledged. */
     void (*ack)(pipit_instance *ins, void *data, uint64_t token);
+    /* Since ABI 1.3: PIPIT_FLUSH_WIRE_ONLY and later flags. */
+    unsigned flags;
 };
+
+/*
+ * Output flag: flush() reads only batch->wire (it sends the wire message
+ * as it is). The host then keeps no decoded payload for the batch (payload
+ * is NULL, payload_len 0) and reads spooled batches back without
+ * decompressing them: less memory and CPU per batch.
+ */
+#define PIPIT_FLUSH_WIRE_ONLY 0x1u
 
 typedef const struct pipit_plugin *(*pipit_plugin_entry_fn)(void);
 
