@@ -161,6 +161,8 @@ static int handle_frame(struct proc_child *pc, const struct proto_frame *f)
         if (!pc->done)
             return PIPIT_EPARSE;
         uint32_t capped = proto_get_u32(f->payload + 4);
+        if (capped && !ins->collecting)
+            ins->collecting = calloc(1, sizeof *ins->collecting);
         if (capped && ins->collecting)
             ins->collecting->capped += capped;
         pc->backoff_ms = RESTART_FIRST_MS;      /* it works again */
