@@ -4,7 +4,7 @@
 . "$top_srcdir/tests/e2e/daemon.sh"
 . "$top_srcdir/tests/e2e/endpoints_lib.sh"
 setup_e2e
-plan 15
+plan 16
 
 cat >"$T/p.yaml" <<YAML
 agent:
@@ -22,6 +22,8 @@ inputs:
       collect_timeout: 1s }
   - { plugin: $TESTSRC, name: hang_off, isolation: process, mode: hang, interval: 200ms,
       collect_timeout: 1s, on_stall: disable }
+  - { plugin: $TESTSRC, name: flood, isolation: process, mode: flood, count: 20,
+      max_emit_bytes: 4KiB, interval: 200ms }
   - { plugin: $TESTSRC, name: fast, interval: 50ms }
 outputs:
   - plugin: file
@@ -65,6 +67,11 @@ sleep 1
 f2=$(records_of fast)
 [ "$f2" -gt "$f1" ] && [ "$(testsrc_state fast running)" = 1 ]
 ok $? "the in-process collector keeps delivering meanwhile ($f1 then $f2)"
+
+capped=$(testsrc_value pipit_input_records_dropped_total flood ',reason="max_emit_bytes"')
+[ -n "$capped" ] && [ "$capped" -gt 0 ] && [ "$(records_of flood)" -gt 0 ] &&
+    [ "$(testsrc_state flood running)" = 1 ]
+ok $? "an isolated collector past max_emit_bytes is capped in its process and counted in pipitd ($capped)"
 
 pids=$(sed -n 's/.*running in its own process (pid \([0-9]*\)).*/\1/p' "$T/pipitd.log")
 stop_pipitd
