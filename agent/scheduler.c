@@ -145,11 +145,8 @@ static void proc_done(void *arg, int status)
  * Loop thread: the running call passed collect_timeout. A thread cannot be
  * stopped, so the instance is reported stalled and never scheduled again;
  * the call no longer counts as running, so a drain or reload does not wait
- * for it. A host process can be: it is killed, and the call ends through
- * proc_done(). A thread cannot be
- * stopped, so the instance is reported stalled and never scheduled again;
- * the call no longer counts as running, so a drain or reload does not wait
- * for it.
+ * for it. A host process can be stopped: it is killed, and the call ends
+ * through proc_done().
  */
 static void deadline_fired(uv_timer_t *t)
 {
