@@ -223,6 +223,15 @@ static int print_plugins(FILE *f, const char *dir, enum out_fmt fmt)
     return status;
 }
 
+/* The host's keys of every inputs:/outputs: entry, before the plugin's. */
+static void host_keys(FILE *f, enum out_fmt fmt, const struct pipit_option *opts)
+{
+    para(f, fmt, "These, then the plugin's own keys.");
+    if (fmt == FMT_MARKDOWN)
+        fputc('\n', f);
+    print_table(f, opts, fmt);
+}
+
 /*
  * Print the keys of every host section and of every plugin in the plugin
  * directory: as text, as the Markdown of docs/configuration.md's reference
@@ -277,10 +286,9 @@ int cmd_options(int argc, char **argv)
         print_table(f, sections[i].opts, fmt);
     }
     heading(f, fmt, 3, "Keys of every `inputs:` entry");
-    para(f, fmt, "`plugin` (required), `name`, `interval`; then the plugin's own keys.");
+    host_keys(f, fmt, settings_input_key_options);
     heading(f, fmt, 3, "Keys of every `outputs:` entry");
-    para(f, fmt, "`plugin` (required), `name`, `kinds` (list of metric, log, cost, "
-         "event); then the plugin's own keys.");
+    host_keys(f, fmt, settings_output_key_options);
     heading(f, fmt, 2, "Plugins");
     int st = print_plugins(f, dir, fmt);
     loader_reset();

@@ -9,6 +9,8 @@ static const char *state_name(enum instance_state s)
     case INS_RUNNING:    return "running";
     case INS_DISABLED:   return "disabled";
     case INS_STOPPED:    return "stopped";
+    case INS_STALLED:    return "stalled";
+    case INS_STARTING:   return "starting";
     }
     return "unknown";
 }
@@ -118,6 +120,18 @@ void health_render_ready(struct buf *out, const struct daemon_view *v)
         if (i)
             buf_putc(out, ',');
         render_output(out, v, v->outputs[i], &v->health[i]);
+    }
+    /* inputs do not decide readiness (one broken input leaves the rest
+     * running) but their states are shown */
+    buf_puts(out, "],\"inputs\":[");
+    for (size_t i = 0; i < v->ninputs; i++) {
+        const struct pipit_instance *ins = v->inputs[i];
+        buf_puts(out, i ? ",{\"name\":" : "{\"name\":");
+        buf_json_str(out, ins->name, strlen(ins->name));
+        buf_puts(out, ",\"plugin\":");
+        buf_json_str(out, ins->plugin->desc.name, strlen(ins->plugin->desc.name));
+        buf_printf(out, ",\"state\":\"%s\",\"stalls\":%llu}", state_name(ins->state),
+                   (unsigned long long)ins->stats.stalls);
     }
     buf_puts(out, "],");
     render_buffer(out, v, v->buffer_ok);

@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "instance.h"
 #include "log.h"
+#include "plugin_proc.h"
 #include "record.h"
 
 #define LOG_WINDOW_NS   (10LL * 1000000000)  /* plugin log rate-limit window */
@@ -161,6 +162,25 @@ static void foreign_drain(uv_async_t *a)
     }
 }
 
+int instance_take_line(struct pipit_instance *ins, int kind, const char *line, size_t len)
+{
+    struct emitbuf *e = ins->collecting;
+    size_t cap = ins->max_emit_bytes ? ins->max_emit_bytes : ins->host->max_collect_bytes;
+
+    if (!e) {
+        e = ins->collecting = calloc(1, sizeof *e);
+        if (!e)
+            return PIPIT_ENOMEM;
+    }
+    if (cap && e->bytes + len > cap) {
+        if (e->capped++ == 0)
+            api_log(ins, PIPIT_LOG_WARN, "one collection emitted more than %zu bytes of "
+                    "records (max_emit_bytes); the rest are dropped and counted", cap);
+        return PIPIT_EFULL;
+    }
+    return emitbuf_add(e, kind, line, len);
+}
+
 /*
  * Check, encode and route one record: into the running collection's buffer
  * when called from collect(), straight to the pipeline on the loop thread,
@@ -192,17 +212,7 @@ static int api_emit(pipit_instance *ins, const struct pipit_record *rec)
         return PIPIT_ENOMEM;
     }
     if (tls_running == ins && ins->collecting) {
-        struct emitbuf *e = ins->collecting;
-        if (ins->host->max_collect_bytes &&
-            e->bytes + line.len > ins->host->max_collect_bytes) {
-            r = PIPIT_EFULL;
-            if (atomic_fetch_add(&ins->emit_dropped, 1) == 0)
-                api_log(ins, PIPIT_LOG_WARN, "one collection emitted more than "
-                        "%zu bytes of records; the rest are dropped and counted",
-                        ins->host->max_collect_bytes);
-        } else {
-            r = emitbuf_add(e, rec->kind, line.data, line.len);
-        }
+        r = instance_take_line(ins, rec->kind, line.data, line.len);
     } else if (pthread_equal(pthread_self(), ins->host->loop_thread)) {
         r = ins->host->deliver(ins->host, ins, rec->kind, line.data, line.len, 1);
         if (r == PIPIT_OK)
@@ -602,12 +612,14 @@ int instance_init(struct pipit_instance *ins)
         r = ins->plugin->desc.init(ins, ins->ctx);
     if (r != PIPIT_OK) {
         ins->state = INS_DISABLED;
+        ins->initialised = false;
         log_line(PIPIT_LOG_ERROR, ins->name, ins->plugin->desc.name, NULL,
                  "init failed: %s; instance disabled, the rest keeps running",
                  pipit_strerror(r));
         return r;
     }
     ins->state = INS_RUNNING;
+    ins->initialised = true;
     return PIPIT_OK;
 }
 
@@ -646,9 +658,14 @@ void instance_pause(struct pipit_instance *ins)
 
 void instance_fini(struct pipit_instance *ins)
 {
+    if (ins->child) {                   /* its fini() runs in its process */
+        proc_stop(ins->child);
+        ins->child = NULL;
+    }
     instance_pause(ins);
-    if (ins->state == INS_RUNNING && ins->plugin->desc.fini)
+    if (ins->initialised && ins->plugin->desc.fini)
         ins->plugin->desc.fini(ins, ins->ctx);
+    ins->initialised = false;
     if (ins->state == INS_RUNNING)
         ins->state = INS_STOPPED;
     if (ins->host->foreign_ready) {
@@ -692,9 +709,43 @@ int instance_run(struct pipit_instance *ins)
     return r;
 }
 
-void instance_handoff(struct pipit_instance *ins)
+/* Empty an emitbuf for the next call: small buffers are kept, large ones
+ * given back. */
+static void emitbuf_reset(struct emitbuf *e)
+{
+    for (int k = PIPIT_METRIC; k <= PIPIT_RECORD_KIND_MAX; k++) {
+        e->count[k] = 0;
+        if (e->lines[k].cap > (256u << 10))
+            buf_free(&e->lines[k]);
+        else
+            buf_reset(&e->lines[k]);
+    }
+    e->bytes = 0;
+    e->capped = 0;
+    e->marked = false;
+}
+
+uint64_t instance_discard(struct pipit_instance *ins)
 {
     struct emitbuf *e = ins->collecting;
+    uint64_t n = 0;
+
+    if (e) {
+        for (int k = PIPIT_METRIC; k <= PIPIT_RECORD_KIND_MAX; k++)
+            n += e->count[k];
+        ins->stats.capped += e->capped;
+        emitbuf_reset(e);
+    }
+    ins->stats.stalled += n;
+    ins->stats.invalid += atomic_exchange(&ins->emit_invalid, 0);
+    ins->stats.dropped += atomic_exchange(&ins->emit_dropped, 0);
+    return n;
+}
+
+uint32_t instance_handoff(struct pipit_instance *ins)
+{
+    struct emitbuf *e = ins->collecting;
+    uint32_t capped = 0;
 
     if (e) {
         for (int k = PIPIT_METRIC; k <= PIPIT_RECORD_KIND_MAX; k++) {
@@ -705,20 +756,14 @@ void instance_handoff(struct pipit_instance *ins)
                 ins->stats.records += e->count[k];
             else
                 ins->stats.dropped += e->count[k];
-            e->count[k] = 0;
-            /* keep small buffers for the next run, give large ones back */
-            if (e->lines[k].cap > (256u << 10))
-                buf_free(&e->lines[k]);
-            else
-                buf_reset(&e->lines[k]);
         }
-        e->bytes = 0;
-        if (e->marked) {
-            e->marked = false;
-            if (ins->host->mark)
-                ins->host->mark(ins->host, ins, e->mark);
-        }
+        if (e->marked && ins->host->mark)
+            ins->host->mark(ins->host, ins, e->mark);
+        capped = e->capped;
+        ins->stats.capped += capped;
+        emitbuf_reset(e);
     }
     ins->stats.invalid += atomic_exchange(&ins->emit_invalid, 0);
     ins->stats.dropped += atomic_exchange(&ins->emit_dropped, 0);
+    return capped;
 }

@@ -16,6 +16,7 @@
 #include "options.h"
 
 struct pipit_instance;
+struct proc_child;
 
 /* Records emitted during one collect() or by a foreign thread, encoded as
  * JSON lines and kept apart per kind until they reach the loop thread. */
@@ -23,6 +24,7 @@ struct emitbuf {
     struct buf lines[PIPIT_RECORD_KIND_MAX + 1];
     uint32_t count[PIPIT_RECORD_KIND_MAX + 1];
     size_t bytes;                       /* sum of lines[].len */
+    uint32_t capped;                    /* records refused by the emit cap */
     bool marked;                        /* api->mark() was called: */
     uint64_t mark;                      /* its latest token */
 };
@@ -66,13 +68,27 @@ struct instance_host {
 enum instance_state {
     INS_CONFIGURED = 0,                 /* options applied, init not run */
     INS_RUNNING,                        /* init succeeded */
-    INS_DISABLED,                       /* init failed: kept for reporting */
-    INS_STOPPED                         /* fini ran */
+    INS_DISABLED,                       /* init failed, or disabled by the
+                                           watchdog: kept for reporting */
+    INS_STOPPED,                        /* fini ran */
+    INS_STALLED,                        /* a call overran collect_timeout and
+                                           has not returned yet */
+    INS_STARTING                        /* its host process is (re)starting */
+};
+
+/* What the scheduler does when one collection emits more than max_emit_bytes. */
+enum emit_limit_policy {
+    EMIT_LIMIT_DROP = 0,                /* drop the excess, keep collecting */
+    EMIT_LIMIT_DISABLE                  /* drop the excess, disable the instance */
 };
 
 struct instance_stats {                 /* read and written on the loop thread */
     uint64_t records;                   /* records accepted into the pipeline */
-    uint64_t dropped;                   /* records refused (pipeline full, cap) */
+    uint64_t dropped;                   /* records refused (pipeline full) */
+    uint64_t capped;                    /* records over max_emit_bytes, dropped */
+    uint64_t stalled;                   /* records of a stalled call, dropped */
+    uint64_t stalls;                    /* calls that overran collect_timeout */
+    uint64_t restarts;                  /* host processes started again */
     uint64_t invalid;                   /* malformed records refused by emit */
     uint64_t runs;                      /* collect()/act() calls */
     uint64_t errors;                    /* calls that returned an error */
@@ -91,6 +107,11 @@ struct pipit_instance {
     struct instance_host *host;
     enum instance_state state;
     int64_t interval_ms;                /* collectors: between collections */
+    int64_t collect_timeout_ms;         /* collectors: the watchdog's deadline */
+    size_t max_emit_bytes;              /* cap on one call's records; 0: the host's */
+    enum emit_limit_policy on_emit_limit;
+    bool initialised;                   /* init succeeded, fini not run yet */
+    struct proc_child *child;           /* isolation: process; NULL in process */
     unsigned kind_mask;                 /* outputs: 1 << kind of records taken */
     char *state_dir;                    /* made on first api->state_dir() */
     struct instance_stats stats;
@@ -143,8 +164,15 @@ void instance_free(struct pipit_instance *ins);
  */
 int instance_run(struct pipit_instance *ins);
 /* Loop thread: pass what the last instance_run() emitted to h->deliver,
- * then its mark, if it made one. */
-void instance_handoff(struct pipit_instance *ins);
+ * then its mark, if it made one. Returns the number of records that call
+ * emitted past the emit cap (dropped, counted in stats.capped). */
+uint32_t instance_handoff(struct pipit_instance *ins);
+/* Keep one encoded record line in the running call's buffer, within
+ * max_emit_bytes (past it: PIPIT_EFULL, counted as capped). */
+int instance_take_line(struct pipit_instance *ins, int kind, const char *line, size_t len);
+/* Loop thread: drop what the last instance_run() emitted, counted in
+ * stats.stalled (the call overran its deadline). Returns how many. */
+uint64_t instance_discard(struct pipit_instance *ins);
 /* Stop the instance's fd watches and timer (it emits nothing more by
  * itself); fini() is still to come. */
 void instance_pause(struct pipit_instance *ins);

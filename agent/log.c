@@ -12,6 +12,7 @@
 static FILE *log_out;
 static enum log_format log_fmt = LOG_FMT_LOGFMT;
 static atomic_int log_level = PIPIT_LOG_INFO;
+static log_sink_cb log_sink;
 
 static const char *const level_names[] = {
     [PIPIT_LOG_ERROR] = "error", [PIPIT_LOG_WARN] = "warn",
@@ -24,6 +25,11 @@ void log_setup(FILE *out, enum log_format fmt, int level)
     log_out = out;
     log_fmt = fmt;
     log_set_level(level);
+}
+
+void log_set_sink(log_sink_cb sink)
+{
+    log_sink = sink;
 }
 
 void log_set_level(int level)
@@ -112,6 +118,11 @@ void log_vline(int level, const char *instance, const char *plugin,
     buf_vprintf(&msg, fmt, ap);
     if (msg.len > 16384)
         msg.len = 16384;
+    if (log_sink) {
+        log_sink(level, msg.data ? msg.data : "", msg.len);
+        buf_free(&msg);
+        return;
+    }
 
     if (log_fmt == LOG_FMT_JSON) {
         buf_printf(&line, "{\"ts\":\"%s\",\"level\":\"%s\"", tsbuf,

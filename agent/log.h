@@ -12,6 +12,11 @@ enum log_format { LOG_FMT_LOGFMT = 0, LOG_FMT_JSON = 1 };
 /* Set where and how lines are written (default: stderr, logfmt, info). */
 void log_setup(FILE *out, enum log_format fmt, int level);
 void log_set_level(int level);
+/* Hand every message enabled by the level to sink instead of writing a line
+ * (a plugin host process forwards them to pipitd); NULL: write lines. Set it
+ * before any other thread logs. */
+typedef void (*log_sink_cb)(int level, const char *msg, size_t len);
+void log_set_sink(log_sink_cb sink);
 bool log_enabled(int level);
 /* Parse "error", "warn", "info", "debug", "trace"; -1 if unknown. */
 int log_level_parse(const char *s);

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "diag.h"
 #include "log.h"
+#include "plugin_host.h"
 #include "runtime.h"
 #include "settings.h"
 
@@ -42,6 +43,8 @@ int main(int argc, char **argv)
     bool check_only = false;
     int c;
 
+    if (argc == 2 && strcmp(argv[1], "--plugin-host") == 0)
+        return plugin_host_main();      /* an input with isolation: process */
     while ((c = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c': opt.config_path = optarg; break;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 #include <uv.h>
 #include "command_channel.h"
 #include "errors.h"
@@ -14,6 +15,7 @@
 #include "instance.h"
 #include "log.h"
 #include "pipeline.h"
+#include "plugin_proc.h"
 #include "record.h"
 #include "runtime.h"
 #include "scheduler.h"
@@ -53,6 +55,7 @@ struct runtime {
     int64_t start_ns;                   /* wall clock */
     bool draining;
     bool exit_after;                    /* drain ends the process */
+    bool abandon;                       /* stalled calls left: exit at once */
     int exit_code;
 };
 
@@ -151,7 +154,26 @@ static struct pipit_instance *make_instance(struct runtime *rt,
     diag_free(&d);
     ins->kind_mask = ci->kind_mask;
     ins->interval_ms = ci->interval_ms ? ci->interval_ms : c->agent.interval_ms;
-    instance_init(ins);                 /* a failure disables it, logged */
+    ins->collect_timeout_ms = ci->collect_timeout_ms;
+    ins->max_emit_bytes = (size_t)ci->max_emit_bytes;
+    ins->on_emit_limit = (enum emit_limit_policy)ci->on_emit_limit;
+    if (!ci->isolated) {
+        instance_init(ins);             /* a failure disables it, logged */
+        return ins;
+    }
+    struct proc_config pcfg = {
+        .plugin_path = ci->lp->path, .options = ci->node,
+        .log_level = c->agent.log_level, .log_format = c->agent.log_format,
+        .require_signature = c->plugins.require_signature,
+        .trusted_keys = &c->plugins.trusted_keys,
+        .memory_limit = ci->memory_limit, .restart_on_stall = ci->restart_on_stall,
+    };
+    char why[512];
+    if (c->agent.user && *c->agent.user && geteuid() == 0 &&
+        privileges_lookup(c->agent.user, &pcfg.uid, &pcfg.gid, why, sizeof why) == PIPIT_OK)
+        pcfg.set_user = true;           /* never root, even before the drop */
+    if (proc_start(&rt->loop, ins, &pcfg) != PIPIT_OK)
+        ins->state = INS_DISABLED;
     return ins;
 }
 
@@ -217,7 +239,7 @@ static int start_generation(struct runtime *rt, struct agent_conf *c)
         if (!ins)
             continue;
         g->inputs[g->ninputs++] = ins;
-        if (ins->state != INS_RUNNING) {
+        if (ins->state != INS_RUNNING && ins->state != INS_STARTING) {
             disabled++;
             continue;
         }
@@ -290,10 +312,15 @@ static void end_generation(struct runtime *rt)
              (unsigned long long)ps->spool_waits,
              (unsigned long long)ps->spool_errors,
              (unsigned long long)ps->records_spool_dropped);
+    /* an input stalled in a call passes to the scheduler with it */
     for (size_t i = 0; i < g->ninputs; i++)
-        instance_fini(g->inputs[i]);    /* no-op unless a drain timed out */
+        if (g->inputs[i]->state != INS_STALLED)
+            instance_fini(g->inputs[i]);    /* no-op unless a drain timed out */
     for (size_t i = 0; i < g->noutputs; i++)
         instance_fini(g->outputs[i]);
+    for (size_t i = 0; i < g->ninputs; i++)
+        if (g->inputs[i]->state == INS_STALLED)
+            g->inputs[i] = NULL;
     scheduler_release(&g->sched);
     pipeline_close(g->pl);
     rt->gen = NULL;
@@ -327,6 +354,13 @@ static void finish_drain(struct runtime *rt)
     if (rt->exit_after) {
         log_info("runtime", "stopped");
         close_runtime_handles(rt);
+        if (scheduler_orphans()) {
+            /* their worker threads cannot be stopped nor waited for */
+            log_warn("runtime", "exiting with %zu stalled collect() calls still "
+                     "running", scheduler_orphans());
+            rt->abandon = true;
+            uv_stop(&rt->loop);
+        }
         return;
     }
     struct agent_conf *c = rt->next_conf;
@@ -678,6 +712,16 @@ int runtime_run(struct agent_conf *conf, const struct runtime_options *opt)
     http_server_stop(rt->http);         /* its thread reads only snapshots */
     rt->http = NULL;
     code = rt->exit_code;
+    if (rt->abandon) {
+        /* A worker thread is stuck in a plugin: exit() would run libuv's
+         * thread-pool destructor, which joins every worker, forever. */
+        if (rt->spool)
+            spool_close(rt->spool);
+        identity_close(&rt->id);
+        fflush(stdout);
+        fflush(stderr);
+        _exit(code);
+    }
     if (uv_loop_close(&rt->loop) == 0) {  /* not after uv_stop with work left */
         if (rt->spool)
             spool_close(rt->spool);

@@ -173,6 +173,11 @@ static const struct field input_fields[] = {
       "Collection ticks skipped because the previous collection was still running" },
     { "pipit_collector_skipped_total", "counter", offsetof(struct instance_stats, skipped),
       "Collections skipped because the pipeline was near its memory bound" },
+    { "pipit_plugin_stalls_total", "counter", offsetof(struct instance_stats, stalls),
+      "Collections still running at collect_timeout (in process: the instance is "
+      "stalled; isolated: its process is killed)" },
+    { "pipit_plugin_restarts_total", "counter", offsetof(struct instance_stats, restarts),
+      "Host processes of an isolated input started again after a crash or a kill" },
 };
 
 static void render_inputs(struct buf *b, const struct daemon_view *v)
@@ -187,7 +192,9 @@ static void render_inputs(struct buf *b, const struct daemon_view *v)
     }
     family(b, "pipit_input_records_dropped_total", "counter",
            "Records an input emitted that were refused, by reason: pipeline_full "
-           "(memory bound or collection cap) or invalid (malformed record)");
+           "(memory bound), invalid (malformed record), max_emit_bytes (past the "
+           "bound of one collection) or stalled (emitted by a call that overran "
+           "collect_timeout)");
     for (size_t i = 0; i < v->ninputs; i++) {
         struct pipit_instance *ins = v->inputs[i];
         sample_u(b, "pipit_input_records_dropped_total",
@@ -195,6 +202,10 @@ static void render_inputs(struct buf *b, const struct daemon_view *v)
                  ins->stats.dropped + atomic_load(&ins->emit_dropped));
         sample_u(b, "pipit_input_records_dropped_total", labels_of(&l, ins, "reason", "invalid"),
                  ins->stats.invalid + atomic_load(&ins->emit_invalid));
+        sample_u(b, "pipit_input_records_dropped_total",
+                 labels_of(&l, ins, "reason", "max_emit_bytes"), ins->stats.capped);
+        sample_u(b, "pipit_input_records_dropped_total", labels_of(&l, ins, "reason", "stalled"),
+                 ins->stats.stalled);
     }
     family(b, "pipit_collector_duration_seconds", "histogram",
            "Time from a collection's start to its records reaching the loop");
@@ -207,16 +218,18 @@ static void render_inputs(struct buf *b, const struct daemon_view *v)
 
 static void render_states(struct buf *b, const struct daemon_view *v)
 {
-    static const char *const states[] = { "configured", "running", "disabled", "stopped" };
+    static const char *const states[] = { "configured", "running", "disabled", "stopped",
+                                          "stalled", "starting" };
 
     family(b, "pipit_plugin_state", "gauge",
            "1 for the state each plugin instance is in (configured, running, disabled "
-           "after a failed init, stopped), 0 for the others");
+           "after a failed init or by the watchdog, stopped, stalled in a call past "
+           "collect_timeout, starting its host process), 0 for the others");
     for (size_t r = 0; r < 2; r++) {
         struct pipit_instance *const *list = r ? v->outputs : v->inputs;
         size_t n = r ? v->noutputs : v->ninputs;
         for (size_t i = 0; i < n; i++)
-            for (size_t s = 0; s < 4; s++) {
+            for (size_t s = 0; s < sizeof states / sizeof states[0]; s++) {
                 const char *kv[] = { "name", list[i]->name, "plugin",
                                      list[i]->plugin->desc.name, "role", role_of(list[i]),
                                      "state", states[s], NULL };

@@ -171,20 +171,48 @@ struct instance_keys {
     const char *plugin;
     const char *name;
     int64_t interval_ms;
+    int64_t collect_timeout_ms;
+    int64_t max_emit_bytes;
+    const char *on_emit_limit;
+    const char *isolation;
+    const char *on_stall;
+    int64_t memory_limit;
     struct pipit_strlist kinds;
 };
 
-static const struct pipit_option input_key_options[] = {
+const struct pipit_option settings_input_key_options[] = {
     PIPIT_OPT_STRING_REQ("plugin", struct instance_keys, plugin,
                          "Plugin name (loads in_NAME.so from plugin_dir) or a path"),
     PIPIT_OPT_STRING("name", NULL, struct instance_keys, name,
                      "Instance name, unique among inputs (default: the plugin name)"),
     PIPIT_OPT_DURATION("interval", NULL, 10, 86400000, struct instance_keys,
                        interval_ms, "Collection interval (default: agent.interval)"),
+    PIPIT_OPT_DURATION("collect_timeout", "60s", 0, 86400000, struct instance_keys,
+                       collect_timeout_ms, "A collect() still running this long after "
+                       "it was started is a stall: in process the instance is reported "
+                       "stalled and not scheduled again, isolated its process is killed "
+                       "(see on_stall; docs/plugin-isolation.md); 0: no deadline"),
+    PIPIT_OPT_SIZE("max_emit_bytes", NULL, 4096, 1073741824, struct instance_keys,
+                   max_emit_bytes, "Bound on the records one collect() may emit; the "
+                   "rest are dropped and counted (default: pipeline.max_collect_bytes)"),
+    PIPIT_OPT_STRING("on_emit_limit", "drop", struct instance_keys, on_emit_limit,
+                     "When one collect() passes max_emit_bytes: drop (the excess, keep "
+                     "collecting) or disable (the instance too)"),
+    PIPIT_OPT_STRING("isolation", "in_process", struct instance_keys, isolation,
+                     "in_process (collect() on a worker thread of pipitd) or process "
+                     "(the plugin runs in a host process of its own, restarted when it "
+                     "crashes; docs/plugin-isolation.md)"),
+    PIPIT_OPT_STRING("on_stall", NULL, struct instance_keys, on_stall,
+                     "When collect() overruns collect_timeout: disable, or restart (kill "
+                     "the host process and start it again; isolation: process only) "
+                     "(default: restart with isolation: process, else disable)"),
+    PIPIT_OPT_SIZE("memory_limit", NULL, 16777216, 1099511627776.0, struct instance_keys,
+                   memory_limit, "Address-space limit (RLIMIT_AS) of the host process "
+                   "(isolation: process only; default: none)"),
     PIPIT_OPT_END
 };
 
-static const struct pipit_option output_key_options[] = {
+const struct pipit_option settings_output_key_options[] = {
     PIPIT_OPT_STRING_REQ("plugin", struct instance_keys, plugin,
                          "Plugin name (loads out_NAME.so from plugin_dir) or a path"),
     PIPIT_OPT_STRING("name", NULL, struct instance_keys, name,
@@ -194,7 +222,10 @@ static const struct pipit_option output_key_options[] = {
     PIPIT_OPT_END
 };
 
-const char *const settings_input_keys[] = { "plugin", "name", "interval", NULL };
+const char *const settings_input_keys[] = {
+    "plugin", "name", "interval", "collect_timeout", "max_emit_bytes", "on_emit_limit",
+    "isolation", "on_stall", "memory_limit", NULL
+};
 const char *const settings_output_keys[] = { "plugin", "name", "kinds", NULL };
 
 static const char *const top_keys[] = {
@@ -223,6 +254,49 @@ static const char **option_names(const struct pipit_option *opts)
     return names;
 }
 
+/* An error at key of an entry, on the key's line. */
+static void key_error(struct agent_conf *c, const struct conf_instance *ci,
+                      const struct cfg_node *node, const char *k, const char *msg,
+                      struct diag *d)
+{
+    const struct cfg_node *n = cfg_get(node, k);
+    char key[64];
+    snprintf(key, sizeof key, "%s.%s", ci->prefix, k);
+    diag_add(d, c->file, n ? n->line : node->line, key, "%s", msg);
+}
+
+/*
+ * isolation, on_stall and memory_limit of an input: restart and a memory
+ * limit need a host process (a thread stuck in a call cannot be stopped,
+ * nor its memory bounded); a host process runs collect() calls only.
+ */
+static void check_isolation(struct agent_conf *c, struct conf_instance *ci,
+                            const struct cfg_node *node, const struct instance_keys *k,
+                            const struct loader_plugin *lp, struct diag *d)
+{
+    if (strcmp(k->isolation, "process") == 0)
+        ci->isolated = true;
+    else if (strcmp(k->isolation, "in_process") != 0)
+        key_error(c, ci, node, "isolation", "unknown isolation (expected in_process or "
+                  "process)", d);
+    ci->memory_limit = k->memory_limit;
+    ci->restart_on_stall = ci->isolated;
+    if (k->on_stall && strcmp(k->on_stall, "disable") == 0)
+        ci->restart_on_stall = false;
+    else if (k->on_stall && strcmp(k->on_stall, "restart") != 0)
+        key_error(c, ci, node, "on_stall", "unknown policy (expected disable or restart)", d);
+    else if (k->on_stall && !ci->isolated)
+        key_error(c, ci, node, "on_stall", "restart needs isolation: process (a thread "
+                  "stuck in a call cannot be stopped, so an in-process instance is only "
+                  "disabled)", d);
+    if (k->memory_limit && !ci->isolated)
+        key_error(c, ci, node, "memory_limit", "needs isolation: process (the limit is "
+                  "set on the plugin's own process)", d);
+    if (ci->isolated && lp && !lp->desc.collect)
+        key_error(c, ci, node, "isolation", "process isolation runs collect() calls; "
+                  "this input has none (it is driven by its own events)", d);
+}
+
 /*
  * Validate one inputs:/outputs: entry: the host keys, the plugin (found,
  * safe, loadable, of the right kind) and the plugin's own options, which
@@ -234,8 +308,9 @@ static void load_instance(struct agent_conf *c, struct conf_instance *ci,
 {
     const char *const *host_keys = role == PIPIT_COLLECTOR ? settings_input_keys
                                                            : settings_output_keys;
-    const struct pipit_option *key_opts = role == PIPIT_COLLECTOR ? input_key_options
-                                                                  : output_key_options;
+    const struct pipit_option *key_opts = role == PIPIT_COLLECTOR
+                                          ? settings_input_key_options
+                                          : settings_output_key_options;
     struct instance_keys keys = { 0 };
     char why[1024];
 
@@ -293,6 +368,20 @@ static void load_instance(struct agent_conf *c, struct conf_instance *ci,
     ci->plugin = keys.plugin;
     ci->name = keys.name ? keys.name : (lp ? lp->desc.name : keys.plugin);
     ci->interval_ms = keys.interval_ms;
+    ci->collect_timeout_ms = keys.collect_timeout_ms;
+    ci->max_emit_bytes = keys.max_emit_bytes;
+    if (role == PIPIT_COLLECTOR) {
+        check_isolation(c, ci, node, &keys, lp, d);
+        if (strcmp(keys.on_emit_limit, "disable") == 0) {
+            ci->on_emit_limit = EMIT_LIMIT_DISABLE;
+        } else if (strcmp(keys.on_emit_limit, "drop") != 0) {
+            const struct cfg_node *n = cfg_get(node, "on_emit_limit");
+            char key[64];
+            snprintf(key, sizeof key, "%s.on_emit_limit", ci->prefix);
+            diag_add(d, c->file, n ? n->line : node->line, key, "unknown policy \"%s\" "
+                     "(expected drop or disable)", keys.on_emit_limit);
+        }
+    }
     const struct cfg_node *inode = cfg_get(node, "interval");
     if (role == PIPIT_COLLECTOR && lp && !lp->desc.collect && inode &&
         !opt_find(lp->desc.options, "interval")) {

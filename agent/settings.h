@@ -86,6 +86,12 @@ struct conf_instance {                  /* one entry of inputs: or outputs: */
     const char *plugin;                 /* as written in the file */
     const char *name;                   /* instance name (default: plugin) */
     int64_t interval_ms;                /* inputs: 0 = agent.interval */
+    int64_t collect_timeout_ms;         /* inputs: the watchdog's deadline; 0: none */
+    int64_t max_emit_bytes;             /* inputs: 0 = pipeline.max_collect_bytes */
+    int on_emit_limit;                  /* inputs: enum emit_limit_policy */
+    bool isolated;                      /* inputs: isolation: process */
+    bool restart_on_stall;              /* inputs: on_stall: restart */
+    int64_t memory_limit;               /* inputs, isolated: RLIMIT_AS; 0: none */
     struct pipit_strlist kinds;         /* outputs: record kinds taken */
     unsigned kind_mask;                 /* outputs: 1 << kind for each */
     const struct cfg_node *node;        /* the entry's map in the document */
@@ -137,5 +143,8 @@ extern const struct pipit_option settings_spool_options[];
 extern const struct pipit_option settings_http_options[];
 extern const struct pipit_option settings_command_options[];
 extern const struct pipit_option settings_plugin_options[];
+/* The host's keys of every inputs:/outputs: entry. */
+extern const struct pipit_option settings_input_key_options[];
+extern const struct pipit_option settings_output_key_options[];
 
 #endif

@@ -24,6 +24,13 @@ wait_for() {
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 more_lines_than() { [ "$(lines "$1")" -gt "$2" ]; }
 log_has() { grep -q -- "$1" "$T/pipitd.log"; }
+# records_of INSTANCE: records of INSTANCE in $T/out.jsonl.
+records_of() { n=$(grep -c "\"instance\":\"$1\"" "$T/out.jsonl" 2>/dev/null); echo "${n:-0}"; }
+# accepted_of INSTANCE: the records the pipeline accepted from the input
+# INSTANCE, from its totals line in the log at stop.
+accepted_of() {
+    sed -n "s/.*instance=$1 .*input totals: runs=[0-9]* records=\([0-9]*\) .*/\1/p" "$T/pipitd.log"
+}
 
 # stop_pipitd: SIGTERM and wait; sets PIPITD_STATUS.
 stop_pipitd() {

@@ -24,3 +24,10 @@ value() { SERIES=$1 awk '$1 == ENVIRON["SERIES"] { print $2 }' "$T/samples"; }
 value_is() { scrape && [ "$(value "$1")" = "$2" ]; }
 value_above() { scrape && [ -n "$(value "$1")" ] && [ "$(value "$1")" -gt "$2" ]; }
 ready_is() { [ "$(auth /readyz)" = "$1" ]; }
+# testsrc_value FAMILY INPUT [LABELS]: the sample of an in_testsrc input in the
+# last scrape (LABELS: more labels, from their leading comma).
+testsrc_value() { value "$1{input=\"$2\",plugin=\"testsrc\"$3}"; }
+# testsrc_state INPUT STATE: 1 when the in_testsrc input INPUT is in STATE.
+testsrc_state() {
+    value "pipit_plugin_state{name=\"$1\",plugin=\"testsrc\",role=\"input\",state=\"$2\"}"
+}

@@ -1,4 +1,6 @@
-/* in_testsrc: a collector for the daemon's tests: counts, blocks or fails on demand. */
+/* in_testsrc: a collector for the daemon's tests: counts, blocks, fails or misbehaves on demand. */
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +14,8 @@ struct testsrc_ctx {
     const char *block_until;            /* collect waits until this file exists */
     bool fail_init;                     /* init returns PIPIT_EIO */
     const char *token;                  /* a value to keep secret */
+    const char *mode;                   /* normal, hang, spin, flood, segfault */
+    int64_t after;                      /* misbehave from this collection on */
     int64_t run;                        /* collections so far */
 };
 
@@ -26,6 +30,11 @@ static const struct pipit_option testsrc_options[] = {
                    "Make init() fail"),
     PIPIT_OPT_STRING("token", NULL, struct testsrc_ctx, token,
                      "A credential; only its length is ever logged"),
+    PIPIT_OPT_STRING("mode", "normal", struct testsrc_ctx, mode,
+                     "From collection `after` on: normal, hang (sleep forever), spin "
+                     "(busy loop forever), flood (count records of 1 KiB) or segfault"),
+    PIPIT_OPT_INT("after", "1", 1, 1000000, struct testsrc_ctx, after,
+                  "The first collection that misbehaves (1: every one)"),
     PIPIT_OPT_END
 };
 
@@ -47,16 +56,30 @@ static int testsrc_collect(pipit_instance *ins, void *data)
     struct testsrc_ctx *ctx = data;
     char run[24], seq[24];
 
+    static char pad[1025];
+    bool bad = ++ctx->run >= ctx->after && strcmp(ctx->mode, "normal") != 0;
+
     while (ctx->block_until && access(ctx->block_until, F_OK) != 0)
         usleep(20000);
-    if (ctx->runs && ctx->run >= ctx->runs)
+    if (ctx->runs && ctx->run > ctx->runs)
         return PIPIT_OK;                /* a known total, then silence */
-    ctx->run++;
+    if (bad && strcmp(ctx->mode, "hang") == 0)
+        for (;;)
+            pause();
+    if (bad && strcmp(ctx->mode, "spin") == 0)
+        for (volatile unsigned long n = 0;; n++)
+            ;
+    if (bad && strcmp(ctx->mode, "segfault") == 0)
+        raise(SIGSEGV);
+    if (!pad[0])
+        memset(pad, 'x', sizeof pad - 1);
+    bool flood = bad && strcmp(ctx->mode, "flood") == 0;
     for (int64_t i = 0; i < ctx->count; i++) {
         snprintf(run, sizeof run, "%lld", (long long)ctx->run);
         snprintf(seq, sizeof seq, "%lld", (long long)i);
-        struct pipit_label labels[] = { { "run", run }, { "seq", seq } };
-        api->emit_metric(ins, PIPIT_COUNTER, "testsrc.records", (double)i, labels, 2);
+        struct pipit_label labels[] = { { "run", run }, { "seq", seq }, { "pad", pad } };
+        api->emit_metric(ins, PIPIT_COUNTER, "testsrc.records", (double)i, labels,
+                         flood ? 3 : 2);
     }
     return PIPIT_OK;
 }

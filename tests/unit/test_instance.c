@@ -234,12 +234,13 @@ static void test_flood(void)
     int fit = len ? (int)(1000 / len) : -1;
     diag("%d lines of %zu bytes fit in 1000", fit, len);
     is_int(h.ins->stats.records, fit, "flood: the records that fit the cap are kept");
-    is_int(h.ins->stats.dropped, 100 - fit, "flood: the rest are counted as dropped");
+    is_int(h.ins->stats.capped, 100 - fit, "flood: the rest are counted as capped");
+    is_int(h.ins->stats.dropped, 0, "flood: not as refused by the pipeline");
     ok(c->emit_ok == fit && c->emit_efull == 100 - fit, "flood: emit returned PIPIT_EFULL for each");
     is_int(count_of(log_taken(), "one collection emitted more than 1000 bytes"), 1,
            "flood: warned once for the collection");
     harness_run(&h);
-    ok(h.ins->stats.records == (uint64_t)(2 * fit) && h.ins->stats.dropped == (uint64_t)(200 - 2 * fit),
+    ok(h.ins->stats.records == (uint64_t)(2 * fit) && h.ins->stats.capped == (uint64_t)(200 - 2 * fit),
        "flood: the cap is per collection");
     is_int(count_of(log_taken(), "one collection emitted more than 1000 bytes"), 1,
            "flood: warned again for the next collection");
@@ -250,7 +251,14 @@ static void test_flood(void)
     harness_run(&h);
     is_int(h.out.len - before, 3 * len, "flood: a cap of exactly 3 lines keeps 3 lines");
     ok(h.ins->stats.records == (uint64_t)(2 * fit + 3) &&
-       h.ins->stats.dropped == (uint64_t)(200 - 2 * fit + 97), "flood: and drops the other 97");
+       h.ins->stats.capped == (uint64_t)(200 - 2 * fit + 97), "flood: and drops the other 97");
+
+    /* The instance's own max_emit_bytes wins over the host's bound */
+    h.ins->max_emit_bytes = 2 * len;
+    before = h.out.len;
+    harness_run(&h);
+    is_int(h.out.len - before, 2 * len, "flood: an instance's max_emit_bytes of 2 lines keeps 2");
+    h.ins->max_emit_bytes = 0;
     close_checked(&h, "flood", 1);
 }
 
