@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -418,6 +419,80 @@ static void test_sentinel(void)
     unsetenv("PIPIT_TEST_SENTINEL");
 }
 
+/*
+ * A symlink swapped in between the checks and the load: a thread renames,
+ * as fast as it can, a link to a plugin outside the plugin directory
+ * (abi_sentinel, whose constructor makes a file) and a hard link of a good
+ * plugin over lib/race.so while it is loaded again and again. Every load
+ * must be the good plugin or a refusal of the symbolic link, and the other
+ * plugin's constructor must never run: the loader checks and dlopens the
+ * same open file, opened without following links.
+ */
+static struct {
+    char link_tmp[4096], good_tmp[4096], good[4096], target[4096];
+    volatile int stop;
+    unsigned long swaps;
+} race;
+
+static void *race_swapper(void *arg)
+{
+    (void)arg;
+    while (!race.stop) {
+        unlink(race.link_tmp);
+        if (symlink("../outside/evil.so", race.link_tmp) == 0 &&
+            rename(race.link_tmp, race.target) == 0)
+            race.swaps++;
+        unlink(race.good_tmp);
+        if (link(race.good, race.good_tmp) == 0 && rename(race.good_tmp, race.target) == 0)
+            race.swaps++;
+    }
+    return NULL;
+}
+
+static void test_swap_race(void)
+{
+    char sentinel[4096];
+    unsigned good = 0, refusals = 0, other = 0, rounds = 2000;
+    pthread_t t;
+    struct stat st;
+
+    snprintf(sentinel, sizeof sentinel, "%s", at("race-sentinel"));
+    setenv("PIPIT_TEST_SENTINEL", sentinel, 1);
+    make_dir("outside", 0755);
+    copy_fixture("sentinel", at("outside/evil.so"), 0644);
+    snprintf(race.link_tmp, sizeof race.link_tmp, "%s", at("lib/.race-link"));
+    snprintf(race.good_tmp, sizeof race.good_tmp, "%s", at("lib/.race-good"));
+    snprintf(race.good, sizeof race.good, "%s", at("lib/abi_good.so"));
+    snprintf(race.target, sizeof race.target, "%s", at("lib/race.so"));
+    if (link(race.good, race.target) < 0 ||
+        pthread_create(&t, NULL, race_swapper, NULL) != 0) {
+        skip(2, "cannot start the swapping thread");
+        unsetenv("PIPIT_TEST_SENTINEL");
+        return;
+    }
+    for (unsigned i = 0; i < rounds; i++) {
+        const struct loader_plugin *p = NULL;
+        err[0] = '\0';
+        int rc = loader_load(race.target, test_api, &p, err, sizeof err);
+        if (rc == PIPIT_OK && p && strcmp(p->desc.name, "abi_good") == 0)
+            good++;
+        else if (rc == PIPIT_EPERM && strstr(err, "is a symbolic link; refusing to load"))
+            refusals++;
+        else if (other++ == 0)
+            diag("  round %u: status %s, %s", i, pipit_errname(rc),
+                 p ? p->desc.name : err);
+    }
+    race.stop = 1;
+    pthread_join(t, NULL);
+    diag("  %lu swaps; %u loads of the good plugin, %u refusals of the link", race.swaps,
+         good, refusals);
+    ok(other == 0, "swap race: each of %u loads is the good plugin or a refused symbolic "
+       "link (%u otherwise)", rounds, other);
+    ok(stat(sentinel, &st) < 0 && errno == ENOENT,
+       "swap race: the plugin the link points to never ran its constructor");
+    unsetenv("PIPIT_TEST_SENTINEL");
+}
+
 /* After loader_reset the same file is loaded afresh and load() runs again. */
 static void test_reset(void)
 {
@@ -482,6 +557,7 @@ int main(void)
     test_good();
     test_permissions();
     test_sentinel();
+    test_swap_race();
     test_reset();
 
 out:
