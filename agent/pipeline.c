@@ -188,12 +188,11 @@ static void spool_pending(struct pipeline *pl)
         }
         pl->stats.spool_waits++;
         if (r != PIPIT_EFULL)
-            pl->stats.spool_errors++;
-        if (spool_log_due(pl))
-            log_warn("pipeline", "spool %s; %zu batches wait in memory and collectors "
-                     "pause near pipeline.max_pending_bytes",
-                     r == PIPIT_EFULL ? "is full (spool.policy block)"
-                                      : "write failed (see above)", pl->unspooled);
+            pl->stats.spool_errors++;   /* the spool logs it, once per episode */
+        else if (spool_log_due(pl))
+            log_warn("pipeline", "spool is full (spool.policy block); %zu batches wait in "
+                     "memory and collectors pause near pipeline.max_pending_bytes",
+                     pl->unspooled);
         if (!uv_is_active((uv_handle_t *)&pl->spool_retry))
             uv_timer_start(&pl->spool_retry, spool_retry_fired, 1000, 0);
         break;

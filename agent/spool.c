@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,8 @@ struct spool {
     struct seg *rseg;                   /* older segment whose fd is kept for reads */
     uint64_t next_id;
     size_t stuck;                       /* segments with stuck set */
+    bool failing;                       /* the last write failed: an episode is on */
+    uint64_t episode_errors;            /* failed writes in the current episode */
     uint64_t *dropped;                  /* ids dropped, not yet taken */
     size_t ndropped;
     size_t capdropped;
@@ -903,6 +906,35 @@ fail:
 
 /* ---- append ---- */
 
+/*
+ * A write to the spool failed (disk full, I/O error): count it, and log it
+ * as an error once per episode, the first failure after a success, with
+ * what the policy does about it; later failures of the episode are logged
+ * at debug level. The episode ends at the next successful append.
+ */
+static void write_failed(struct spool *s, const char *fmt, ...)
+{
+    char what[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    s->st.write_errors++;
+    s->episode_errors++;
+    if (s->failing) {
+        log_debug("spool", "%s", what);
+        return;
+    }
+    s->failing = true;
+    log_error("spool", "%s; policy %s: %s (logged once until a write succeeds again)", what,
+              s->policy == SPOOL_BLOCK ? "block" : "drop_oldest",
+              s->policy == SPOOL_BLOCK
+                  ? "the batch is not accepted, it waits in memory and is written again later"
+                  : "the oldest segments are dropped to make room, then the batch waits in "
+                    "memory and is written again later");
+}
+
 /* Start a new segment file named by the next id, and make it the active
  * one (with fsync, the directory is fsync'd so that the name, which anchors
  * the ids, survives a crash). Returns PIPIT_OK, PIPIT_ENOMEM or PIPIT_EIO. */
@@ -929,11 +961,11 @@ static int seg_create(struct spool *s)
     seg_name(name, g->first);
     g->fd = openat(s->dfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (g->fd < 0) {
-        log_error("spool", "cannot create %s/%s: %s", s->dir, name, strerror(errno));
+        write_failed(s, "cannot create %s/%s: %s", s->dir, name, strerror(errno));
         goto fail;
     }
     if (s->fsync && fsync(s->dfd) != 0) {
-        log_error("spool", "fsync %s: %s", s->dir, strerror(errno));
+        write_failed(s, "fsync %s: %s", s->dir, strerror(errno));
         unlinkat(s->dfd, name, 0);
         goto fail;
     }
@@ -1066,26 +1098,42 @@ int spool_append(struct spool *s, int kind, uint64_t seq, uint32_t count,
     }
 
     entry_header(h, s->next_id, kind, seq, count, data, len);
-    iov[0].iov_base = h;
-    iov[0].iov_len = HDR_SIZE;
-    iov[1].iov_base = (void *)data;
-    iov[1].iov_len = len;
     off = g->size;
-    bool wrote = pwrite_all(g->fd, iov, len ? 2 : 1, off) == 0;
-    bool synced = wrote && (!s->fsync || fdatasync(g->fd) == 0);
-    if (!synced) {
+    for (;;) {
+        iov[0].iov_base = h;
+        iov[0].iov_len = HDR_SIZE;
+        iov[1].iov_base = (void *)data;
+        iov[1].iov_len = len;
+        bool wrote = pwrite_all(g->fd, iov, len ? 2 : 1, off) == 0;
+        bool synced = wrote && (!s->fsync || fdatasync(g->fd) == 0);
+        if (synced)
+            break;
         char name[SEG_NAME_LEN + 1];
         int err = errno;
         bool undone = ftruncate(g->fd, (off_t)off) == 0;
         seg_name(name, g->first);
         if (undone && s->fsync)
             (void)fdatasync(g->fd);
+        /* The disk is full: under drop_oldest the oldest segment goes
+         * (counted like any drop) and the write is tried again. */
+        if (!wrote && undone && (err == ENOSPC || err == EDQUOT) &&
+            s->policy == SPOOL_DROP_OLDEST && s->nseg > 1 && s->segs[0] != g) {
+            uint64_t entries0 = s->st.dropped_entries, records0 = s->st.dropped_records;
+            drop_entries(s, s->segs[0]);
+            if (seg_delete(s, 0) == PIPIT_OK) {
+                log_warn("spool", "%s: the disk is full (%s): dropped the oldest %" PRIu64
+                         " entries (%" PRIu64 " records) to make room (policy drop_oldest)",
+                         s->dir, strerror(err), s->st.dropped_entries - entries0,
+                         s->st.dropped_records - records0);
+                continue;
+            }
+        }
         /* After a failed sync the state of the file's pages is not known
          * (Linux may have dropped them): no more appends to it. */
         bool seal = !undone || wrote;
-        log_error("spool", "cannot %s %" PRIu64 " bytes to %s/%s at offset %" PRIu64
-                  ": %s%s", wrote ? "sync" : "append", need, s->dir, name, off,
-                  strerror(err), seal ? "; the segment is closed to appends" : "");
+        write_failed(s, "cannot %s %" PRIu64 " bytes to %s/%s at offset %" PRIu64 ": %s%s",
+                     wrote ? "sync" : "append", need, s->dir, name, off, strerror(err),
+                     seal ? "; the segment is closed to appends" : "");
         if (seal) {
             struct stat sb;
             if (fstat(g->fd, &sb) == 0 && (uint64_t)sb.st_size > off) {
@@ -1097,6 +1145,12 @@ int spool_append(struct spool *s, int kind, uint64_t seq, uint32_t count,
             s->active = NULL;
         }
         return PIPIT_EIO;
+    }
+    if (s->failing) {
+        log_info("spool", "%s: writes succeed again, after %" PRIu64 " failed attempts",
+                 s->dir, s->episode_errors);
+        s->failing = false;
+        s->episode_errors = 0;
     }
     struct sp_entry *e = &g->e[g->n++];
     memset(e, 0, sizeof *e);
