@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -423,6 +424,63 @@ static void account_damage(struct spool *s, const struct seg *g)
               s->dir, name, lost, bytes, at == UINT64_MAX ? end : at, g->n);
 }
 
+/* ---- failed writes ---- */
+
+/*
+ * A write to the spool failed (disk full, I/O error): count it, and log it
+ * as an error once per episode, the first failure after a success, with
+ * what the policy does about it; later failures of the episode are logged
+ * at debug level. The episode ends at the next successful append.
+ */
+static void write_failed(struct spool *s, const char *fmt, ...)
+{
+    char what[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    s->st.write_errors++;
+    s->episode_errors++;
+    if (s->failing) {
+        log_debug("spool", "%s", what);
+        return;
+    }
+    s->failing = true;
+    log_error("spool", "%s; policy %s: %s (logged once until a write succeeds again)", what,
+              s->policy == SPOOL_BLOCK ? "block" : "drop_oldest",
+              s->policy == SPOOL_BLOCK
+                  ? "the batch is not accepted, it waits in memory and is written again later"
+                  : "the oldest segments are dropped to make room, then the batch waits in "
+                    "memory and is written again later");
+}
+
+/*
+ * End a write-failure episode once there is room again: at least twice
+ * segment_bytes free on the file system (1 MiB at least, 64 MiB at most),
+ * or a file system that cannot tell. While a backlog refills every freed
+ * byte the episode goes on, so a disk that stays nearly full is reported
+ * once, not at every write that happens to fit.
+ */
+static void episode_check(struct spool *s)
+{
+    uint64_t margin = 2 * s->segment_bytes;
+    struct statvfs vf;
+
+    if (!s->failing)
+        return;
+    if (margin < (1u << 20))
+        margin = 1u << 20;
+    if (margin > (UINT64_C(64) << 20))
+        margin = UINT64_C(64) << 20;
+    if (fstatvfs(s->dfd, &vf) == 0 && (uint64_t)vf.f_bavail * vf.f_frsize < margin)
+        return;
+    log_info("spool", "%s: writes succeed again and there is room, after %" PRIu64
+             " failed attempts", s->dir, s->episode_errors);
+    s->failing = false;
+    s->episode_errors = 0;
+}
+
 /* ---- the index ---- */
 
 /* Index of the last segment whose first id is <= id, or 0. */
@@ -504,6 +562,7 @@ static int seg_delete(struct spool *s, size_t i)
     memmove(s->segs + i, s->segs + i + 1, (s->nseg - i - 1) * sizeof *s->segs);
     s->nseg--;
     seg_free(g);
+    episode_check(s);                   /* space came back */
     return PIPIT_OK;
 }
 
@@ -906,35 +965,6 @@ fail:
 
 /* ---- append ---- */
 
-/*
- * A write to the spool failed (disk full, I/O error): count it, and log it
- * as an error once per episode, the first failure after a success, with
- * what the policy does about it; later failures of the episode are logged
- * at debug level. The episode ends at the next successful append.
- */
-static void write_failed(struct spool *s, const char *fmt, ...)
-{
-    char what[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    s->st.write_errors++;
-    s->episode_errors++;
-    if (s->failing) {
-        log_debug("spool", "%s", what);
-        return;
-    }
-    s->failing = true;
-    log_error("spool", "%s; policy %s: %s (logged once until a write succeeds again)", what,
-              s->policy == SPOOL_BLOCK ? "block" : "drop_oldest",
-              s->policy == SPOOL_BLOCK
-                  ? "the batch is not accepted, it waits in memory and is written again later"
-                  : "the oldest segments are dropped to make room, then the batch waits in "
-                    "memory and is written again later");
-}
-
 /* Start a new segment file named by the next id, and make it the active
  * one (with fsync, the directory is fsync'd so that the name, which anchors
  * the ids, survives a crash). Returns PIPIT_OK, PIPIT_ENOMEM or PIPIT_EIO. */
@@ -1146,12 +1176,7 @@ int spool_append(struct spool *s, int kind, uint64_t seq, uint32_t count,
         }
         return PIPIT_EIO;
     }
-    if (s->failing) {
-        log_info("spool", "%s: writes succeed again, after %" PRIu64 " failed attempts",
-                 s->dir, s->episode_errors);
-        s->failing = false;
-        s->episode_errors = 0;
-    }
+    episode_check(s);
     struct sp_entry *e = &g->e[g->n++];
     memset(e, 0, sizeof *e);
     e->id = s->next_id;
