@@ -15,6 +15,7 @@
 . "$top_srcdir/tests/e2e/daemon.sh"
 . "$top_srcdir/tests/kafka/broker.sh"
 . "$top_srcdir/tests/e2e/endpoints_lib.sh"
+. "$top_srcdir/tests/e2e/damage.sh"
 need_kcat
 setup_e2e
 S="$T/state"
@@ -75,16 +76,9 @@ write_lines() {
 episodes() { grep -c 'level=error.*module=spool.*No space left on device' "$T/pipitd.log"; }
 # disk_entries: "entries bytes" of the segment files, read header by header.
 disk_entries() {
-    local f size pos len n=0 bytes=0
-    for f in "$S"/spool/*.seg; do
-        [ -f "$f" ] || continue
-        size=$(stat -c %s "$f") pos=0
-        while [ $((pos + 40)) -le "$size" ]; do
-            len=$(od -An -tu4 -j $((pos + 16)) -N4 "$f" | tr -d ' ')
-            pos=$((pos + 40 + len)) n=$((n + 1))
-        done
-        bytes=$((bytes + size))
-    done
+    local n bytes
+    n=$(spool_walk "$S/spool" | wc -l)
+    bytes=$(cat "$S"/spool/*.seg 2>/dev/null | wc -c)
     echo "$n $bytes"
 }
 # The mock cluster keeps only the last 5 MiB or so of a partition: a

@@ -12,6 +12,7 @@
 # as many cases.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/e2e/daemon.sh"
+. "$top_srcdir/tests/e2e/damage.sh"
 setup_e2e
 plan 7
 
@@ -57,16 +58,7 @@ stop_pipitd
 mv "$T/state" "$T/tmpl"
 S="$T/tmpl/spool"
 # The entries: file, offset, size, id, seq; one line each, in id order.
-for f in "$S"/*.seg; do
-    size=$(stat -c %s "$f") pos=0
-    while [ "$pos" -lt "$size" ]; do
-        len=$(od -An -tu4 -j $((pos + 16)) -N4 "$f" | tr -d ' ')
-        seq=$(od -An -tu8 -j $((pos + 24)) -N8 "$f" | tr -d ' ')
-        id=$(od -An -tu8 -j $((pos + 32)) -N8 "$f" | tr -d ' ')
-        echo "${f##*/} $pos $((40 + len)) $id $seq"
-        pos=$((pos + 40 + len))
-    done
-done >"$T/entries"
+spool_walk "$S" >"$T/entries"
 segs=( $(cd "$S" && ls *.seg) )
 nent=$(wc -l <"$T/entries")
 [ "$PIPITD_STATUS" = 0 ] && [ "$nent" -ge 30 ] && [ "${#segs[@]}" -ge 4 ] && [ -f "$S/released" ]
@@ -131,24 +123,7 @@ run_case() {
         unnamed="$unnamed [$what]"
     fi
 }
-# soon COMMAND...: poll COMMAND every 20 ms for up to 10 s (a run takes a
-# few tens of milliseconds; the limit only catches a hang).
-soon() {
-    local i
-    for ((i = 0; i < 500; i++)); do
-        "$@" && return 0
-        kill -0 "$PIPITD_PID" 2>/dev/null || { "$@"; return; }
-        sleep 0.02
-    done
-    return 1
-}
-restore() { rm -rf "$T/state"; cp -a "$T/tmpl" "$T/state"; }
-flip() { # flip FILE OFFSET BIT
-    local b
-    b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
-    printf "$(printf '\\%03o' $(( b ^ (1 << $3) )))" |
-        dd of="$1" bs=1 seek="$2" conv=notrunc status=none
-}
+restore() { restore_copy "$T/tmpl" "$T/state"; }
 W="$T/state/spool"
 
 # Truncation: at, around and inside every header of a middle and of the

@@ -14,6 +14,7 @@
 # five times as many cases.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/e2e/daemon.sh"
+. "$top_srcdir/tests/e2e/damage.sh"
 setup_e2e
 plan 7
 
@@ -121,23 +122,7 @@ run_case() {
         unnamed="$unnamed [$what]"
     fi
 }
-# soon COMMAND...: poll COMMAND every 20 ms for up to 10 s.
-soon() {
-    local i
-    for ((i = 0; i < 500; i++)); do
-        "$@" && return 0
-        kill -0 "$PIPITD_PID" 2>/dev/null || { "$@"; return; }
-        sleep 0.02
-    done
-    return 1
-}
-restore() { rm -rf "$T/state" "$T/logs.now"; cp -a "$T/tmpl" "$T/state"; }
-flip() { # flip FILE OFFSET BIT
-    local b
-    b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
-    printf "$(printf '\\%03o' $(( b ^ (1 << $3) )))" |
-        dd of="$1" bs=1 seek="$2" conv=notrunc status=none
-}
+restore() { restore_copy "$T/tmpl" "$T/state"; }
 size=$(stat -c %s "$TC")
 
 # Cuts: at every line boundary, just after it, and inside each line.
