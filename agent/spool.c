@@ -430,7 +430,7 @@ static void account_damage(struct spool *s, const struct seg *g)
  * A write to the spool failed (disk full, I/O error): count it, and log it
  * as an error once per episode, the first failure after a success, with
  * what the policy does about it; later failures of the episode are logged
- * at debug level. The episode ends at the next successful append.
+ * at debug level. The episode ends when episode_check finds room again.
  */
 static void write_failed(struct spool *s, const char *fmt, ...)
 {
@@ -447,7 +447,7 @@ static void write_failed(struct spool *s, const char *fmt, ...)
         return;
     }
     s->failing = true;
-    log_error("spool", "%s; policy %s: %s (logged once until a write succeeds again)", what,
+    log_error("spool", "%s; policy %s: %s (logged once until there is room again)", what,
               s->policy == SPOOL_BLOCK ? "block" : "drop_oldest",
               s->policy == SPOOL_BLOCK
                   ? "the batch is not accepted, it waits in memory and is written again later"
