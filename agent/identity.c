@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <pipit/plugin.h>
 #include "fsutil.h"
@@ -93,8 +94,10 @@ static int reserve(struct identity *id)
     uint64_t upto = id->seq_next + SEQ_BLOCK;
     int n = snprintf(text, sizeof text, "%" PRIu64 "\n", upto);
     if (write_atomic(id->seq_path, text, (size_t)n) != PIPIT_OK) {
-        log_error("identity", "cannot persist sequence reservation in %s: %s",
-                  id->seq_path, strerror(errno));
+        if (!id->failing)
+            log_error("identity", "cannot persist sequence reservation in %s: %s; batches "
+                      "stay open in memory until it can (tried again every second)",
+                      id->seq_path, strerror(errno));
         return PIPIT_EIO;
     }
     id->seq_reserved = upto;
@@ -178,8 +181,21 @@ fail:
 
 uint64_t identity_next_seq(struct identity *id)
 {
-    if (id->seq_next >= id->seq_reserved && reserve(id) != PIPIT_OK)
-        return 0;
+    if (id->seq_next >= id->seq_reserved) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        if (id->failing && now < id->retry_ns)
+            return 0;                   /* not at every record: once a second */
+        if (reserve(id) != PIPIT_OK) {
+            id->failing = true;
+            id->retry_ns = now + 1000000000;
+            return 0;
+        }
+        if (id->failing)
+            log_info("identity", "sequence reservation written to %s again", id->seq_path);
+        id->failing = false;
+    }
     return id->seq_next++;
 }
 

@@ -2,6 +2,7 @@
 #ifndef PIPIT_IDENTITY_H
 #define PIPIT_IDENTITY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct identity {
@@ -10,6 +11,8 @@ struct identity {
     char *seq_path;                     /* state_dir/sequence */
     uint64_t seq_next;                  /* next number to hand out */
     uint64_t seq_reserved;              /* persisted upper bound */
+    bool failing;                       /* the last reservation could not be written */
+    int64_t retry_ns;                   /* then: no new attempt before (monotonic) */
 };
 
 /*
@@ -20,7 +23,8 @@ struct identity {
 int identity_open(struct identity *id, const char *state_dir, const char *host);
 /* Next batch sequence number; never reused across restarts or crashes
  * (numbers are reserved on disk in blocks, fsync'd, before use). Returns 0
- * if the reservation could not be persisted. */
+ * if the reservation could not be persisted (disk full, I/O error): logged
+ * once until it succeeds again, and tried again at most once a second. */
 uint64_t identity_next_seq(struct identity *id);
 void identity_close(struct identity *id);
 

@@ -11,6 +11,7 @@
 #define DROP_LOG_EVERY_NS (10LL * 1000000000)
 
 static void schedule_kick(struct pipeline *pl);
+static void linger_fired(uv_timer_t *t);
 static void spool_pending(struct pipeline *pl);
 static uint32_t owed_by(const struct pipeline *pl, int kind);
 
@@ -188,12 +189,11 @@ static void spool_pending(struct pipeline *pl)
         }
         pl->stats.spool_waits++;
         if (r != PIPIT_EFULL)
-            pl->stats.spool_errors++;
-        if (spool_log_due(pl))
-            log_warn("pipeline", "spool %s; %zu batches wait in memory and collectors "
-                     "pause near pipeline.max_pending_bytes",
-                     r == PIPIT_EFULL ? "is full (spool.policy block)"
-                                      : "write failed (see above)", pl->unspooled);
+            pl->stats.spool_errors++;   /* the spool logs it, once per episode */
+        else if (spool_log_due(pl))
+            log_warn("pipeline", "spool is full (spool.policy block); %zu batches wait in "
+                     "memory and collectors pause near pipeline.max_pending_bytes",
+                     pl->unspooled);
         if (!uv_is_active((uv_handle_t *)&pl->spool_retry))
             uv_timer_start(&pl->spool_retry, spool_retry_fired, 1000, 0);
         break;
@@ -285,8 +285,16 @@ static void close_batch(struct pipeline *pl, int kind)
     if (o->count == 0)
         return;
     seq = identity_next_seq(pl->id);
-    if (seq == 0)
+    if (seq == 0) {
+        /* Without a sequence number of its own the batch would be taken for
+         * a duplicate of another one and dropped by the aggregator: it stays
+         * open (pipeline.max_pending_bytes bounds it) and is closed again in
+         * a second; the identity logs why. */
         pl->stats.seq_errors++;
+        if (!uv_is_active((uv_handle_t *)&pl->linger))
+            uv_timer_start(&pl->linger, linger_fired, 1000, 0);
+        return;
+    }
     pending = owed_by(pl, kind);
     size_t len = o->payload.len;
     uint32_t count = o->count;

@@ -612,9 +612,11 @@ static int open_spool(struct runtime *rt, const struct agent_conf *c)
     }
     rt->spool_dir = strdup(dir);
     const struct spool_stats *st = spool_stats(rt->spool);
-    log_info("runtime", "spool %s: %llu batches unsent, %llu bytes, bound %lld bytes, "
-             "policy %s", dir, (unsigned long long)st->entries,
-             (unsigned long long)st->bytes, (long long)c->spool.max_bytes, c->spool.policy);
+    log_info("runtime", "spool %s: %llu batches unsent, %llu bytes, %llu damaged batches "
+             "skipped (%llu bytes), bound %lld bytes, policy %s", dir,
+             (unsigned long long)st->entries, (unsigned long long)st->bytes,
+             (unsigned long long)st->corrupt_entries, (unsigned long long)st->corrupt_bytes,
+             (long long)c->spool.max_bytes, c->spool.policy);
     return PIPIT_OK;
 }
 

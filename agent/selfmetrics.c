@@ -384,6 +384,8 @@ static const struct field spool_fields[] = {
       "Damaged entries skipped (torn writes, bit flips)" },
     { "pipit_spool_corrupt_bytes_total", "counter", offsetof(struct spool_stats, corrupt_bytes),
       "Bytes skipped with damaged entries" },
+    { "pipit_spool_write_errors_total", "counter", offsetof(struct spool_stats, write_errors),
+      "Writes to the spool that failed (disk full, I/O error); the batch was not accepted" },
 };
 
 static void render_spool(struct buf *b, const struct daemon_view *v)

@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -78,6 +80,8 @@ struct spool {
     struct seg *rseg;                   /* older segment whose fd is kept for reads */
     uint64_t next_id;
     size_t stuck;                       /* segments with stuck set */
+    bool failing;                       /* the last write failed: an episode is on */
+    uint64_t episode_errors;            /* failed writes in the current episode */
     uint64_t *dropped;                  /* ids dropped, not yet taken */
     size_t ndropped;
     size_t capdropped;
@@ -420,6 +424,63 @@ static void account_damage(struct spool *s, const struct seg *g)
               s->dir, name, lost, bytes, at == UINT64_MAX ? end : at, g->n);
 }
 
+/* ---- failed writes ---- */
+
+/*
+ * A write to the spool failed (disk full, I/O error): count it, and log it
+ * as an error once per episode, the first failure after a success, with
+ * what the policy does about it; later failures of the episode are logged
+ * at debug level. The episode ends when episode_check finds room again.
+ */
+static void write_failed(struct spool *s, const char *fmt, ...)
+{
+    char what[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    s->st.write_errors++;
+    s->episode_errors++;
+    if (s->failing) {
+        log_debug("spool", "%s", what);
+        return;
+    }
+    s->failing = true;
+    log_error("spool", "%s; policy %s: %s (logged once until there is room again)", what,
+              s->policy == SPOOL_BLOCK ? "block" : "drop_oldest",
+              s->policy == SPOOL_BLOCK
+                  ? "the batch is not accepted, it waits in memory and is written again later"
+                  : "the oldest segments are dropped to make room, then the batch waits in "
+                    "memory and is written again later");
+}
+
+/*
+ * End a write-failure episode once there is room again: at least twice
+ * segment_bytes free on the file system (1 MiB at least, 64 MiB at most),
+ * or a file system that cannot tell. While a backlog refills every freed
+ * byte the episode goes on, so a disk that stays nearly full is reported
+ * once, not at every write that happens to fit.
+ */
+static void episode_check(struct spool *s)
+{
+    uint64_t margin = 2 * s->segment_bytes;
+    struct statvfs vf;
+
+    if (!s->failing)
+        return;
+    if (margin < (1u << 20))
+        margin = 1u << 20;
+    if (margin > (UINT64_C(64) << 20))
+        margin = UINT64_C(64) << 20;
+    if (fstatvfs(s->dfd, &vf) == 0 && (uint64_t)vf.f_bavail * vf.f_frsize < margin)
+        return;
+    log_info("spool", "%s: writes succeed again and there is room, after %" PRIu64
+             " failed attempts", s->dir, s->episode_errors);
+    s->failing = false;
+    s->episode_errors = 0;
+}
+
 /* ---- the index ---- */
 
 /* Index of the last segment whose first id is <= id, or 0. */
@@ -501,6 +562,7 @@ static int seg_delete(struct spool *s, size_t i)
     memmove(s->segs + i, s->segs + i + 1, (s->nseg - i - 1) * sizeof *s->segs);
     s->nseg--;
     seg_free(g);
+    episode_check(s);                   /* space came back */
     return PIPIT_OK;
 }
 
@@ -929,11 +991,11 @@ static int seg_create(struct spool *s)
     seg_name(name, g->first);
     g->fd = openat(s->dfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (g->fd < 0) {
-        log_error("spool", "cannot create %s/%s: %s", s->dir, name, strerror(errno));
+        write_failed(s, "cannot create %s/%s: %s", s->dir, name, strerror(errno));
         goto fail;
     }
     if (s->fsync && fsync(s->dfd) != 0) {
-        log_error("spool", "fsync %s: %s", s->dir, strerror(errno));
+        write_failed(s, "fsync %s: %s", s->dir, strerror(errno));
         unlinkat(s->dfd, name, 0);
         goto fail;
     }
@@ -1066,26 +1128,42 @@ int spool_append(struct spool *s, int kind, uint64_t seq, uint32_t count,
     }
 
     entry_header(h, s->next_id, kind, seq, count, data, len);
-    iov[0].iov_base = h;
-    iov[0].iov_len = HDR_SIZE;
-    iov[1].iov_base = (void *)data;
-    iov[1].iov_len = len;
     off = g->size;
-    bool wrote = pwrite_all(g->fd, iov, len ? 2 : 1, off) == 0;
-    bool synced = wrote && (!s->fsync || fdatasync(g->fd) == 0);
-    if (!synced) {
+    for (;;) {
+        iov[0].iov_base = h;
+        iov[0].iov_len = HDR_SIZE;
+        iov[1].iov_base = (void *)data;
+        iov[1].iov_len = len;
+        bool wrote = pwrite_all(g->fd, iov, len ? 2 : 1, off) == 0;
+        bool synced = wrote && (!s->fsync || fdatasync(g->fd) == 0);
+        if (synced)
+            break;
         char name[SEG_NAME_LEN + 1];
         int err = errno;
         bool undone = ftruncate(g->fd, (off_t)off) == 0;
         seg_name(name, g->first);
         if (undone && s->fsync)
             (void)fdatasync(g->fd);
+        /* The disk is full: under drop_oldest the oldest segment goes
+         * (counted like any drop) and the write is tried again. */
+        if (!wrote && undone && (err == ENOSPC || err == EDQUOT) &&
+            s->policy == SPOOL_DROP_OLDEST && s->nseg > 1 && s->segs[0] != g) {
+            uint64_t entries0 = s->st.dropped_entries, records0 = s->st.dropped_records;
+            drop_entries(s, s->segs[0]);
+            if (seg_delete(s, 0) == PIPIT_OK) {
+                log_warn("spool", "%s: the disk is full (%s): dropped the oldest %" PRIu64
+                         " entries (%" PRIu64 " records) to make room (policy drop_oldest)",
+                         s->dir, strerror(err), s->st.dropped_entries - entries0,
+                         s->st.dropped_records - records0);
+                continue;
+            }
+        }
         /* After a failed sync the state of the file's pages is not known
          * (Linux may have dropped them): no more appends to it. */
         bool seal = !undone || wrote;
-        log_error("spool", "cannot %s %" PRIu64 " bytes to %s/%s at offset %" PRIu64
-                  ": %s%s", wrote ? "sync" : "append", need, s->dir, name, off,
-                  strerror(err), seal ? "; the segment is closed to appends" : "");
+        write_failed(s, "cannot %s %" PRIu64 " bytes to %s/%s at offset %" PRIu64 ": %s%s",
+                     wrote ? "sync" : "append", need, s->dir, name, off, strerror(err),
+                     seal ? "; the segment is closed to appends" : "");
         if (seal) {
             struct stat sb;
             if (fstat(g->fd, &sb) == 0 && (uint64_t)sb.st_size > off) {
@@ -1098,6 +1176,7 @@ int spool_append(struct spool *s, int kind, uint64_t seq, uint32_t count,
         }
         return PIPIT_EIO;
     }
+    episode_check(s);
     struct sp_entry *e = &g->e[g->n++];
     memset(e, 0, sizeof *e);
     e->id = s->next_id;

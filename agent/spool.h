@@ -30,6 +30,7 @@ struct spool_stats {
     uint64_t dropped_records;           /* the records in them */
     uint64_t corrupt_entries;           /* damaged: skipped at open, or by spool_next */
     uint64_t corrupt_bytes;             /* bytes skipped with them */
+    uint64_t write_errors;              /* appends that failed on I/O (disk full, EIO) */
 };
 
 /* What an entry holds besides its data. */
@@ -59,8 +60,11 @@ struct spool *spool_open(const struct spool_config *c, char *err, size_t errlen)
  * Returns PIPIT_OK with its id, PIPIT_EFULL when max_bytes would be
  * exceeded under SPOOL_BLOCK (nothing written), PIPIT_ERANGE for an entry
  * larger than max_bytes, or PIPIT_EIO (disk full, I/O error; nothing is
- * reported appended that is not on disk). Under SPOOL_DROP_OLDEST the oldest
- * unreleased entries are dropped to make room, counted in the stats.
+ * reported appended that is not on disk; the first failure after a success
+ * is logged as an error, later ones at debug level, all counted in
+ * write_errors). Under SPOOL_DROP_OLDEST the oldest unreleased entries are
+ * dropped to make room, counted in the stats: when max_bytes would be
+ * exceeded, and when the disk is full (ENOSPC, EDQUOT).
  */
 int spool_append(struct spool *s, int kind, uint64_t seq, uint32_t count,
                  const void *data, size_t len, uint64_t *id);

@@ -97,6 +97,8 @@ struct tail_ctx {
     struct tail_file *cur;              /* file being fed (for the emitter) */
     uint64_t refused_at;                /* offset of a record the host refused */
     bool stopped;
+    bool ckpt_bad;                      /* checkpoint entries were lost at load */
+    uint64_t ckpt_damaged;              /* how many */
     char ckpt_path[PATH_MAX];
     char buf[TAIL_READ_CHUNK];
 };
@@ -180,12 +182,41 @@ static bool tail_fingerprint(int fd, uint32_t len, uint64_t *fp)
 
 /* ---- checkpoints -------------------------------------------------------- */
 
-/* Load <state_dir>/checkpoints: lines of "dev ino offset fp_len fp path".
- * A missing file is no checkpoint; a damaged line is skipped (logged). */
+/* Add one loaded position to the table; false when out of memory. */
+static bool tail_ckpt_add(struct tail_ctx *ctx, uintmax_t dev, uintmax_t ino, uintmax_t off,
+                          unsigned fp_len, uintmax_t fp, const char *path)
+{
+    struct tail_pos *a = realloc(ctx->ckpt, (ctx->nckpt + 1) * sizeof *a);
+
+    if (!a)
+        return false;
+    ctx->ckpt = a;
+    a[ctx->nckpt] = (struct tail_pos){ 0, (dev_t)dev, (ino_t)ino, off, fp, fp_len,
+                                       strdup(path) };
+    if (!a[ctx->nckpt].path)
+        return false;
+    ctx->nckpt++;
+    return true;
+}
+
+/*
+ * Load <state_dir>/checkpoints (docs/plugins/tail.md). Each line is
+ * "C <hash> <i> <n> <dev> <ino> <offset> <fp_len> <fp> <path>": entry i of
+ * n, and the FNV-1a hash of the text after the hash. A line that does not
+ * verify is ignored; the entries lost are counted (n less the good ones; one
+ * when no line is good), logged with the lines, and every file found at
+ * start without a valid checkpoint is then read from its beginning, whatever
+ * read_from says: duplicates rather than loss. Lines of the older format
+ * (without "C", not verifiable) are still read. A missing file is no
+ * checkpoint.
+ */
 static void tail_ckpt_load(struct tail_ctx *ctx)
 {
     FILE *f = fopen(ctx->ckpt_path, "re");
-    char line[PATH_MAX + 128];
+    char *line = NULL, bad[128] = "";
+    size_t cap = 0, blen = 0, good = 0, nbad = 0, n = 0;
+    bool *seen = NULL, have_n = false, any = false;
+    ssize_t len;
     int lineno = 0;
 
     if (!f) {
@@ -194,29 +225,81 @@ static void tail_ckpt_load(struct tail_ctx *ctx)
                      ctx->ckpt_path, strerror(errno));
         return;
     }
-    while (fgets(line, sizeof line, f)) {
-        uintmax_t dev, ino, off, fp;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        uintmax_t dev, ino, off, fp, i, cnt;
         unsigned fp_len;
         int at = 0;
-        struct tail_pos *a;
+        char *end;
 
         lineno++;
-        line[strcspn(line, "\n")] = '\0';
-        if (sscanf(line, "%ju %ju %ju %u %jx %n", &dev, &ino, &off, &fp_len, &fp, &at) != 5 ||
-            !at || fp_len > TAIL_FP_MAX) {
-            api->log(ctx->ins, PIPIT_LOG_WARN, "%s:%d: damaged checkpoint line skipped",
-                     ctx->ckpt_path, lineno);
+        any = true;
+        if (line[len - 1] == '\n')
+            line[--len] = '\0';
+        if (len > 0 && line[0] >= '0' && line[0] <= '9') {   /* the older format */
+            if (sscanf(line, "%ju %ju %ju %u %jx %n", &dev, &ino, &off, &fp_len, &fp, &at) == 5 &&
+                at && fp_len <= TAIL_FP_MAX && strlen(line) == (size_t)len &&
+                tail_ckpt_add(ctx, dev, ino, off, fp_len, fp, line + at)) {
+                good++;
+                continue;
+            }
+            goto damaged;
+        }
+        /* "C " 16 hex digits " " body; the body has no NUL byte */
+        if (len < 20 || line[0] != 'C' || line[1] != ' ' || line[18] != ' ' ||
+            strlen(line) != (size_t)len)
+            goto damaged;
+        if (strspn(line + 2, "0123456789abcdef") != 16)
+            goto damaged;               /* as written: lowercase, 16 digits */
+        errno = 0;
+        uint64_t h = strtoull(line + 2, &end, 16);
+        if (errno || end != line + 18 ||
+            h != tail_fnv((const unsigned char *)line + 19, (size_t)len - 19))
+            goto damaged;
+        if (sscanf(line + 19, "%ju %ju %n", &i, &cnt, &at) != 2 || cnt > (1u << 20) ||
+            (have_n && cnt != n))
+            goto damaged;
+        if (!have_n) {
+            n = (size_t)cnt;
+            have_n = true;
+            seen = calloc(n + 1, sizeof *seen);
+            if (!seen)
+                break;
+        }
+        if (cnt == 0) {
+            good++;                     /* the line of an empty table */
             continue;
         }
-        a = realloc(ctx->ckpt, (ctx->nckpt + 1) * sizeof *a);
-        if (!a)
-            break;
-        ctx->ckpt = a;
-        a[ctx->nckpt] = (struct tail_pos){ 0, (dev_t)dev, (ino_t)ino, off, fp, fp_len,
-                                           strdup(line + at) };
-        ctx->nckpt++;
+        const char *rest = line + 19 + at;
+        at = 0;
+        if (i < 1 || i > cnt || seen[i] ||
+            sscanf(rest, "%ju %ju %ju %u %jx %n", &dev, &ino, &off, &fp_len, &fp, &at) != 5 ||
+            !at || fp_len > TAIL_FP_MAX || !tail_ckpt_add(ctx, dev, ino, off, fp_len, fp, rest + at))
+            goto damaged;
+        seen[i] = true;
+        good++;
+        continue;
+damaged:
+        nbad++;
+        if (blen < sizeof bad - 16)
+            blen += (size_t)snprintf(bad + blen, sizeof bad - blen, "%s%d", blen ? "," : "",
+                                     lineno);
     }
+    free(line);
     fclose(f);
+    /* Entries lost: those of n not found; one when no line was good (then
+     * n itself is unknown), also for a file that is there but empty. */
+    size_t found = 0;
+    for (size_t k = 1; seen && k <= n; k++)
+        found += seen[k];
+    uint64_t lost = have_n ? n - found : (nbad || !any) ? 1 : 0;
+    free(seen);
+    if (!lost && !nbad)
+        return;
+    ctx->ckpt_damaged += lost;
+    ctx->ckpt_bad = lost > 0;
+    api->log(ctx->ins, PIPIT_LOG_WARN, "%s is damaged: %" PRIu64 " checkpoint entries lost "
+             "(bad lines: %s); files found at start without a valid checkpoint are read from "
+             "their beginning", ctx->ckpt_path, lost, nbad ? bad : "none, the file is empty");
 }
 
 static struct tail_file *tail_find_ino(struct tail_ctx *ctx, dev_t dev, ino_t ino)
@@ -225,6 +308,13 @@ static struct tail_file *tail_find_ino(struct tail_ctx *ctx, dev_t dev, ino_t in
         if (ctx->files[i]->dev == dev && ctx->files[i]->ino == ino)
             return ctx->files[i];
     return NULL;
+}
+
+/* One checkpoint line: "C", the FNV-1a hash of body, body. */
+static void tail_ckpt_line(FILE *f, const char *body)
+{
+    fprintf(f, "C %016" PRIx64 " %s\n", tail_fnv((const unsigned char *)body, strlen(body)),
+            body);
 }
 
 /* Write the committed positions to a temporary file, fsync it and rename
@@ -252,11 +342,16 @@ static void tail_ckpt_save(struct tail_ctx *ctx)
     f = fopen(tmp, "we");
     if (!f)
         goto fail;
+    if (ctx->nckpt == 0)
+        tail_ckpt_line(f, "0 0");
     for (size_t i = 0; i < ctx->nckpt; i++) {
         struct tail_pos *c = &ctx->ckpt[i];
+        char body[PATH_MAX + 160];
 
-        fprintf(f, "%ju %ju %ju %u %016jx %s\n", (uintmax_t)c->dev, (uintmax_t)c->ino,
-                (uintmax_t)c->off, c->fp_len, (uintmax_t)c->fp, c->path);
+        snprintf(body, sizeof body, "%zu %zu %ju %ju %ju %u %016jx %s", i + 1, ctx->nckpt,
+                 (uintmax_t)c->dev, (uintmax_t)c->ino, (uintmax_t)c->off, c->fp_len,
+                 (uintmax_t)c->fp, c->path);
+        tail_ckpt_line(f, body);
     }
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
         fclose(f);
@@ -570,7 +665,8 @@ static bool tail_excluded(struct tail_ctx *ctx, const char *path)
  * old one is drained as rotated). */
 static void tail_scan(struct tail_ctx *ctx)
 {
-    bool from_end = !ctx->first_scan_done && strcmp(ctx->read_from, "end") == 0;
+    bool from_end = !ctx->first_scan_done && strcmp(ctx->read_from, "end") == 0 &&
+                    !ctx->ckpt_bad;     /* a lost checkpoint: duplicates, not loss */
 
     for (size_t i = 0; i < ctx->nfiles; i++)
         ctx->files[i]->seen = false;
@@ -754,6 +850,7 @@ static void tail_stats(struct tail_ctx *ctx)
     api->emit_counter(ctx->ins, "tail.parse_errors", (double)c->parse_errors);
     api->emit_counter(ctx->ins, "tail.files_refused", (double)ctx->refused);
     api->emit_counter(ctx->ins, "tail.io_errors", (double)ctx->io_errors);
+    api->emit_counter(ctx->ins, "tail.checkpoint_damaged", (double)ctx->ckpt_damaged);
     api->emit_gauge(ctx->ins, "tail.files", (double)ctx->nfiles);
 }
 

@@ -26,8 +26,9 @@ outputs:
 YAML
 CKPT=$T/state/plugins/app/checkpoints
 got() { grep -c '"message":"line ' "$T/out.jsonl" 2>/dev/null || echo 0; }
-# ckpt_off: the offset the checkpoint holds for app.log (third field), or 0.
-ckpt_off() { awk '{ print $3 }' "$CKPT" 2>/dev/null | head -n 1 | grep . || echo 0; }
+# ckpt_off: the offset the checkpoint holds for app.log, or 0 (the seventh
+# field: "C hash i n device inode offset ...", docs/plugins/tail.md).
+ckpt_off() { awk '{ print $7 }' "$CKPT" 2>/dev/null | head -n 1 | grep . || echo 0; }
 size() { stat -c %s "$T/logs/app.log"; }
 ckpt_at() { [ "$(ckpt_off)" = "$1" ]; }
 ckpt_at_end() { [ "$(ckpt_off)" = "$(size)" ]; }

@@ -903,6 +903,41 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
+/* A sequence reservation that cannot be written (a full disk): no batch
+ * goes out without a sequence number of its own; the records wait in the
+ * open batch, which closes, whole, once a reservation succeeds. */
+static void test_no_sequence(void)
+{
+    struct env e;
+    struct fake_out fa;
+    struct pipit_instance a;
+    struct pipit_instance *outs[] = { &a };
+    char na[] = "a";
+    char *good;
+
+    make_out(&a, &fa, na, ALL_KINDS);
+    env_open(&e, "no sequence", 1, 1 << 20, 20 * MS, 1 << 20, outs, 1);
+    good = e.id.seq_path;
+    e.id.seq_path = strdup("/nonexistent/pipit-test/sequence");
+    e.id.seq_reserved = e.id.seq_next;  /* the next number needs a reservation */
+    log_taken();
+    deliver(&e, PIPIT_METRIC, 'm', 1, 3, 6);
+    ok(e.pl->stats.batches_closed == 0 && e.pl->open[PIPIT_METRIC].count == 3 &&
+       e.pl->stats.seq_errors >= 1 && fa.ncalls == 0,
+       "no sequence: nothing closes, the 3 records wait in the open batch");
+    is_int(count_of(log_taken(), "cannot persist sequence reservation"), 1,
+           "no sequence: logged once");
+    ok(uv_is_active((uv_handle_t *)&e.pl->linger), "no sequence: a retry is scheduled");
+    free(e.id.seq_path);
+    e.id.seq_path = good;               /* the disk has room again */
+    struct until u = { .e = &e, .f = &fa, .calls = 1 };
+    ok(run_until(&e, has_calls, &u, UV_RUN_ONCE) && fa.ncalls == 1 &&
+       fa.calls[0].count == 3 && fa.calls[0].seq > 0,
+       "no sequence: once a reservation succeeds one batch of the 3 goes out, numbered");
+    ok(strstr(log_taken(), "written to") != NULL, "no sequence: the recovery is logged");
+    env_close(&e);
+}
+
 int main(void)
 {
     const char *t = getenv("TMPDIR");
@@ -928,6 +963,7 @@ int main(void)
     test_marks();
     test_new();
     test_wire_only();
+    test_no_sequence();
 
     nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     fclose(log_file);

@@ -866,7 +866,7 @@ static void test_disk_full(void)
     if (mount("tmpfs", mnt, "tmpfs", 0, "size=256k,mode=0700") != 0) {
         char why[256];
         snprintf(why, sizeof why, "cannot mount a tmpfs (%s)", strerror(errno));
-        skip(8, why);
+        skip(12, why);
         return;
     }
     fd = open(filler, O_CREAT | O_WRONLY, 0600);
@@ -885,6 +885,17 @@ static void test_disk_full(void)
     ok(n > 5 && seg_bytes(dir, NULL) == n * (HDR + 10000) &&
        spool_stats(s)->bytes == n * (HDR + 10000), "nothing half-written stays on disk");
     is_int(put(s, 10000, n, 1, &ids[n]), PIPIT_EIO, "still full: EIO again");
+    is_int((int)spool_stats(s)->write_errors, 2, "both failed writes are counted");
+    {
+        const char *text = log_taken(), *p = text;
+        int errors = 0;
+        while ((p = strstr(p, "level=error")) != NULL) {
+            errors++;
+            p++;
+        }
+        ok(errors == 1 && strstr(text, "No space left") && strstr(text, "policy block") &&
+           strstr(text, dir), "the episode is logged once, with the path and the policy");
+    }
     spool_close(s);
     s = sp_open(dir, 16 << 20, 64 << 10, SPOOL_BLOCK, true);
     if (!s)
@@ -896,11 +907,40 @@ static void test_disk_full(void)
     ok(good, "after reopen: exactly the entries reported appended, intact");
     unlink(filler);
     ok(put(s, 10000, n, 1, &ids[n]) == PIPIT_OK, "with space freed, appends work again");
+    ok(strstr(log_taken(), "writes succeed again") == NULL,
+       "a reopened spool starts without an episode");
     spool_close(s);
     s = sp_open(dir, 16 << 20, 64 << 10, SPOOL_BLOCK, true);
     ok(s && spool_stats(s)->entries == n + 1 && spool_stats(s)->corrupt_entries == 0 &&
        entry_is(s, ids[n], 10000, n), "and the new entry is there after reopen");
-    ok(strstr(log_taken(), "No space left") != NULL, "ENOSPC is logged");
+    spool_close(s);
+    rm_tree(dir);
+
+    /* drop_oldest: a full disk drops the oldest segment, and the write
+     * that hit ENOSPC then succeeds; every entry reported appended is on
+     * disk, each drop counted. */
+    fd = open(filler, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    if (fd < 0 || write(fd, zeros, sizeof zeros) != (ssize_t)sizeof zeros)
+        diag("cannot write the filler file");
+    if (fd >= 0)
+        close(fd);
+    log_taken();
+    s = sp_open(dir, 16 << 20, 32 << 10, SPOOL_DROP_OLDEST, true);
+    if (!s)
+        goto out;
+    size_t k, failed = 0;
+    for (k = 0; k < 60; k++)
+        if (put(s, 10000, k, 3, &ids[k % 64]) != PIPIT_OK)
+            failed++;
+    const struct spool_stats *st = spool_stats(s);
+    diag("drop_oldest on a full disk: %" PRIu64 " entries kept, %" PRIu64 " dropped",
+         st->entries, st->dropped_entries);
+    ok(failed == 0 && st->dropped_entries > 0 && st->dropped_records == 3 * st->dropped_entries &&
+       st->entries + st->dropped_entries == 60 && st->write_errors == 0,
+       "under drop_oldest every append succeeds: the oldest segments are dropped, counted");
+    ok(seg_bytes(dir, NULL) == st->entries * (HDR + 10000) && st->bytes == seg_bytes(dir, NULL),
+       "the files hold exactly the entries kept");
+    ok(strstr(log_taken(), "the disk is full") != NULL, "the drops are logged");
     spool_close(s);
 out:
     if (umount2(mnt, MNT_DETACH) != 0)
