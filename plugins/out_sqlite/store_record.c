@@ -353,10 +353,7 @@ static int store_rec_buckets(struct store_rec *r, const struct store_src *src, c
 
         if (src->l) {
             le = src->l->bounds[i];
-            if (src->l->counts[i] > INT64_MAX)
-                FAIL("histogram \"%s\": bucket %zu is not {\"le\":number,\"count\":integer}",
-                     r->name, i);
-            count = (int64_t)src->l->counts[i];
+            count = (int64_t)src->l->counts[i];   /* read as an int64_t >= 0 */
         } else {
             json_t *bk = json_array_get(buckets, i);
             struct store_src b = { bk, NULL };
