@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tail_checkpoint.h"
 #include "tail_parse.h"
 
-#define TAIL_FP_MAX      256            /* bytes of a file's head fingerprinted */
 #define TAIL_LAST        64             /* bytes before the offset kept per file */
 #define TAIL_READ_CHUNK  65536          /* one read() */
 #define TAIL_TICK_MS     250            /* timer period with inotify */
@@ -156,17 +156,6 @@ static int64_t tail_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static uint64_t tail_fnv(const unsigned char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 /* Fingerprint the first len bytes of fd. Returns false when the file has
  * fewer bytes. */
 static bool tail_fingerprint(int fd, uint32_t len, uint64_t *fp)
@@ -183,16 +172,16 @@ static bool tail_fingerprint(int fd, uint32_t len, uint64_t *fp)
 /* ---- checkpoints -------------------------------------------------------- */
 
 /* Add one loaded position to the table; false when out of memory. */
-static bool tail_ckpt_add(struct tail_ctx *ctx, uintmax_t dev, uintmax_t ino, uintmax_t off,
-                          unsigned fp_len, uintmax_t fp, const char *path)
+static bool tail_ckpt_add(void *arg, const struct tail_ckpt_entry *e)
 {
+    struct tail_ctx *ctx = arg;
     struct tail_pos *a = realloc(ctx->ckpt, (ctx->nckpt + 1) * sizeof *a);
 
     if (!a)
         return false;
     ctx->ckpt = a;
-    a[ctx->nckpt] = (struct tail_pos){ 0, (dev_t)dev, (ino_t)ino, off, fp, fp_len,
-                                       strdup(path) };
+    a[ctx->nckpt] = (struct tail_pos){ 0, (dev_t)e->dev, (ino_t)e->ino, e->off, e->fp,
+                                       e->fp_len, strdup(e->path) };
     if (!a[ctx->nckpt].path)
         return false;
     ctx->nckpt++;
@@ -200,24 +189,16 @@ static bool tail_ckpt_add(struct tail_ctx *ctx, uintmax_t dev, uintmax_t ino, ui
 }
 
 /*
- * Load <state_dir>/checkpoints (docs/plugins/tail.md). Each line is
- * "C <hash> <i> <n> <dev> <ino> <offset> <fp_len> <fp> <path>": entry i of
- * n, and the FNV-1a hash of the text after the hash. A line that does not
- * verify is ignored; the entries lost are counted (n less the good ones; one
- * when no line is good), logged with the lines, and every file found at
- * start without a valid checkpoint is then read from its beginning, whatever
- * read_from says: duplicates rather than loss. Lines of the older format
- * (without "C", not verifiable) are still read. A missing file is no
- * checkpoint.
+ * Load <state_dir>/checkpoints (tail_checkpoint.c, docs/plugins/tail.md).
+ * Entries lost to damage are counted and logged with the bad lines, and
+ * every file found at start without a valid checkpoint is then read from
+ * its beginning, whatever read_from says: duplicates rather than loss. A
+ * missing file is no checkpoint.
  */
 static void tail_ckpt_load(struct tail_ctx *ctx)
 {
     FILE *f = fopen(ctx->ckpt_path, "re");
-    char *line = NULL, bad[128] = "";
-    size_t cap = 0, blen = 0, good = 0, nbad = 0, n = 0;
-    bool *seen = NULL, have_n = false, any = false;
-    ssize_t len;
-    int lineno = 0;
+    struct tail_ckpt_damage d;
 
     if (!f) {
         if (errno != ENOENT)
@@ -225,81 +206,16 @@ static void tail_ckpt_load(struct tail_ctx *ctx)
                      ctx->ckpt_path, strerror(errno));
         return;
     }
-    while ((len = getline(&line, &cap, f)) > 0) {
-        uintmax_t dev, ino, off, fp, i, cnt;
-        unsigned fp_len;
-        int at = 0;
-        char *end;
-
-        lineno++;
-        any = true;
-        if (line[len - 1] == '\n')
-            line[--len] = '\0';
-        if (len > 0 && line[0] >= '0' && line[0] <= '9') {   /* the older format */
-            if (sscanf(line, "%ju %ju %ju %u %jx %n", &dev, &ino, &off, &fp_len, &fp, &at) == 5 &&
-                at && fp_len <= TAIL_FP_MAX && strlen(line) == (size_t)len &&
-                tail_ckpt_add(ctx, dev, ino, off, fp_len, fp, line + at)) {
-                good++;
-                continue;
-            }
-            goto damaged;
-        }
-        /* "C " 16 hex digits " " body; the body has no NUL byte */
-        if (len < 20 || line[0] != 'C' || line[1] != ' ' || line[18] != ' ' ||
-            strlen(line) != (size_t)len)
-            goto damaged;
-        if (strspn(line + 2, "0123456789abcdef") != 16)
-            goto damaged;               /* as written: lowercase, 16 digits */
-        errno = 0;
-        uint64_t h = strtoull(line + 2, &end, 16);
-        if (errno || end != line + 18 ||
-            h != tail_fnv((const unsigned char *)line + 19, (size_t)len - 19))
-            goto damaged;
-        if (sscanf(line + 19, "%ju %ju %n", &i, &cnt, &at) != 2 || cnt > (1u << 20) ||
-            (have_n && cnt != n))
-            goto damaged;
-        if (!have_n) {
-            n = (size_t)cnt;
-            have_n = true;
-            seen = calloc(n + 1, sizeof *seen);
-            if (!seen)
-                break;
-        }
-        if (cnt == 0) {
-            good++;                     /* the line of an empty table */
-            continue;
-        }
-        const char *rest = line + 19 + at;
-        at = 0;
-        if (i < 1 || i > cnt || seen[i] ||
-            sscanf(rest, "%ju %ju %ju %u %jx %n", &dev, &ino, &off, &fp_len, &fp, &at) != 5 ||
-            !at || fp_len > TAIL_FP_MAX || !tail_ckpt_add(ctx, dev, ino, off, fp_len, fp, rest + at))
-            goto damaged;
-        seen[i] = true;
-        good++;
-        continue;
-damaged:
-        nbad++;
-        if (blen < sizeof bad - 16)
-            blen += (size_t)snprintf(bad + blen, sizeof bad - blen, "%s%d", blen ? "," : "",
-                                     lineno);
-    }
-    free(line);
+    tail_ckpt_read(f, tail_ckpt_add, ctx, &d);
     fclose(f);
-    /* Entries lost: those of n not found; one when no line was good (then
-     * n itself is unknown), also for a file that is there but empty. */
-    size_t found = 0;
-    for (size_t k = 1; seen && k <= n; k++)
-        found += seen[k];
-    uint64_t lost = have_n ? n - found : (nbad || !any) ? 1 : 0;
-    free(seen);
-    if (!lost && !nbad)
+    if (!d.lost && !d.bad_lines)
         return;
-    ctx->ckpt_damaged += lost;
-    ctx->ckpt_bad = lost > 0;
+    ctx->ckpt_damaged += d.lost;
+    ctx->ckpt_bad = d.lost > 0;
     api->log(ctx->ins, PIPIT_LOG_WARN, "%s is damaged: %" PRIu64 " checkpoint entries lost "
              "(bad lines: %s); files found at start without a valid checkpoint are read from "
-             "their beginning", ctx->ckpt_path, lost, nbad ? bad : "none, the file is empty");
+             "their beginning", ctx->ckpt_path, d.lost,
+             d.bad_lines ? d.bad : "none, the file is empty");
 }
 
 static struct tail_file *tail_find_ino(struct tail_ctx *ctx, dev_t dev, ino_t ino)
@@ -308,13 +224,6 @@ static struct tail_file *tail_find_ino(struct tail_ctx *ctx, dev_t dev, ino_t in
         if (ctx->files[i]->dev == dev && ctx->files[i]->ino == ino)
             return ctx->files[i];
     return NULL;
-}
-
-/* One checkpoint line: "C", the FNV-1a hash of body, body. */
-static void tail_ckpt_line(FILE *f, const char *body)
-{
-    fprintf(f, "C %016" PRIx64 " %s\n", tail_fnv((const unsigned char *)body, strlen(body)),
-            body);
 }
 
 /* Write the committed positions to a temporary file, fsync it and rename
@@ -342,18 +251,14 @@ static void tail_ckpt_save(struct tail_ctx *ctx)
     f = fopen(tmp, "we");
     if (!f)
         goto fail;
-    if (ctx->nckpt == 0)
-        tail_ckpt_line(f, "0 0");
-    for (size_t i = 0; i < ctx->nckpt; i++) {
+    int err = ctx->nckpt == 0 ? tail_ckpt_print(f, 0, 0, NULL) : 0;
+    for (size_t i = 0; i < ctx->nckpt && !err; i++) {
         struct tail_pos *c = &ctx->ckpt[i];
-        char body[PATH_MAX + 160];
+        struct tail_ckpt_entry e = { c->dev, c->ino, c->off, c->fp, c->fp_len, c->path };
 
-        snprintf(body, sizeof body, "%zu %zu %ju %ju %ju %u %016jx %s", i + 1, ctx->nckpt,
-                 (uintmax_t)c->dev, (uintmax_t)c->ino, (uintmax_t)c->off, c->fp_len,
-                 (uintmax_t)c->fp, c->path);
-        tail_ckpt_line(f, body);
+        err = tail_ckpt_print(f, i + 1, ctx->nckpt, &e);
     }
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+    if (err || fflush(f) != 0 || fsync(fileno(f)) != 0) {
         fclose(f);
         goto fail;
     }
