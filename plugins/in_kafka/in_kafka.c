@@ -76,6 +76,7 @@ struct kafka_ctx {
     /* counters (logged at fini) */
     uint64_t messages, batches, records, duplicates, invalid_records;
     uint64_t dlq_sent, dlq_by_reason[WIRE_REASON_MAX], commits, commit_errors;
+    bool dlq_count_pending[WIRE_REASON_MAX];  /* kafka.dead_letters not yet emitted */
 };
 
 static const struct pipit_option kafka_options[] = {
@@ -349,9 +350,34 @@ static int kafka_relay_emit(void *arg, const struct pipit_record *rec)
     return r;
 }
 
-/* ---- consuming ------------------------------------------------------------ */
-
 static void kafka_resume(pipit_instance *ins, void *data);
+
+/*
+ * Emit the counter kafka.dead_letters{reason} for every reason whose count
+ * changed since it was last emitted, with the cumulative count. A reason
+ * whose record the pipeline refuses (full) stays pending and is emitted at
+ * the next loop turn, so no count is lost.
+ */
+static void emit_dead_letter_counts(pipit_instance *ins, struct kafka_ctx *ctx)
+{
+    for (int r = 0; r < WIRE_REASON_MAX; r++) {
+        if (!ctx->dlq_count_pending[r])
+            continue;
+        struct pipit_label label = { "reason", wire_reason_name((enum wire_reason)r) };
+        int e = api->emit_metric(ins, PIPIT_COUNTER, "kafka.dead_letters",
+                                 (double)ctx->dlq_by_reason[r], &label, 1);
+        if (e == PIPIT_EFULL) {
+            api->timer_start(ins, KAFKA_STALL_RETRY_MS, 0, kafka_resume);
+            continue;
+        }
+        if (e != PIPIT_OK)
+            api->log(ins, PIPIT_LOG_WARN, "cannot emit kafka.dead_letters{reason=%s}: %s",
+                     label.value, api->strerror(e));
+        ctx->dlq_count_pending[r] = false;
+    }
+}
+
+/* ---- consuming ------------------------------------------------------------ */
 
 /* Queue a message's dead-letter copy; it must be delivered before its offset
  * is committed. */
@@ -361,6 +387,8 @@ static void send_dead_letter(pipit_instance *ins, struct kafka_ctx *ctx,
 {
     ctx->dlq_sent++;
     ctx->dlq_by_reason[reason]++;
+    ctx->dlq_count_pending[reason] = true;
+    emit_dead_letter_counts(ins, ctx);
     m->dlq_pending = true;
     m->dlq_reason = strdup(wire_reason_name(reason));
     m->dlq_error = strdup(why);
@@ -510,6 +538,7 @@ static void kafka_resume(pipit_instance *ins, void *data)
     for (struct kafka_msg *m = ctx->head; m; m = m->next)
         if (m->dlq_pending && m->dlq_failed)
             dlq_produce(ins, ctx, m);
+    emit_dead_letter_counts(ins, ctx);
     kafka_consume(ins, ctx);
     commit_ready(ins, ctx);
 }

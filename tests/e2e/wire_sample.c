@@ -2,6 +2,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <zlib.h>
 #include <pipit/plugin.h>
 #include "buf.h"
 #include "wire.h"
@@ -45,12 +49,122 @@ static void sample(const char *name, int codec, int kind, const char *key, uint6
     put(file, payload->data ? payload->data : "", payload->len);
 }
 
+/* Big-endian stores for forge(). */
+static void be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static void be64(uint8_t *p, uint64_t v)
+{
+    be32(p, (uint32_t)(v >> 32));
+    be32(p + 4, (uint32_t)v);
+}
+
+/*
+ * Write name.bin: a metric batch of one record, zlib codec, whose header
+ * declares raw_len uncompressed bytes whatever the payload holds: the
+ * payload is inflate_len zero bytes compressed at zlib's best level. The
+ * header (docs/wire-format.md, version 1) and its CRC are correct, and the
+ * message is signed with key, so only decompression can refuse it.
+ * Returns the message's size.
+ */
+static size_t forge(const char *name, const char *key, uint64_t seq, uint32_t raw_len,
+                    size_t inflate_len)
+{
+    uint8_t *zeros = calloc(inflate_len ? inflate_len : 1, 1);
+    uLongf comp_len = compressBound(inflate_len);
+    uint8_t *msg = malloc(64 + comp_len + 32);
+    char file[256];
+
+    if (!zeros || !msg || compress2(msg + 64, &comp_len, zeros, inflate_len,
+                                    Z_BEST_COMPRESSION) != Z_OK) {
+        fprintf(stderr, "wire_sample: cannot compress %s\n", name);
+        exit(1);
+    }
+    memset(msg, 0, 64);
+    memcpy(msg, "PPB1", 4);
+    msg[4] = 1;                         /* version */
+    msg[5] = WIRE_CODEC_ZLIB;
+    msg[6] = WIRE_ENCODING_NDJSON;
+    msg[7] = WIRE_FLAG_SIGNED;
+    msg[8] = PIPIT_METRIC;
+    if (wire_uuid_parse(AGENT, msg + 12) != PIPIT_OK)
+        exit(1);
+    be64(msg + 28, seq);
+    be32(msg + 36, 1);                  /* record count */
+    be32(msg + 40, raw_len);
+    be32(msg + 44, (uint32_t)comp_len);
+    be64(msg + 52, (uint64_t)time(NULL) * 1000000000u);
+    uLong crc = crc32_z(0L, Z_NULL, 0);     /* over the header with crc = 0 */
+    crc = crc32_z(crc, msg, 64 + comp_len);
+    be32(msg + 48, (uint32_t)crc);
+    unsigned int mac_len = 0;
+    if (!HMAC(EVP_sha256(), key, (int)strlen(key), msg, 64 + comp_len, msg + 64 + comp_len,
+              &mac_len) || mac_len != WIRE_HMAC_SIZE) {
+        fprintf(stderr, "wire_sample: cannot sign %s\n", name);
+        exit(1);
+    }
+    snprintf(file, sizeof file, "%s.bin", name);
+    put(file, msg, 64 + comp_len + 32);
+    free(zeros);
+    free(msg);
+    return 64 + comp_len + 32;
+}
+
+/*
+ * wire_sample --bombs DIR KEY [CAP]: signed batches that must be refused by
+ * a reader whose decompression cap is CAP bytes (default 64 MiB), and a
+ * line "name size reason" for each in DIR/bombs.txt:
+ *   small  under 1 KiB; declares 4 KiB and inflates to 768 KiB (deflate
+ *          cannot expand more than about 1032:1, so under 1 KiB nothing
+ *          reaches a 64 MiB cap; this one overruns its own header 192 times)
+ *   cap    declares exactly CAP and inflates to CAP + 1 MiB: the reader
+ *          fills its CAP-sized buffer and stops (the largest memory a
+ *          message can make it use)
+ *   over   declares CAP + 1 (honestly): refused before any allocation
+ *   huge   under 1 KiB; declares 4 GiB - 1 (a lie) over a 768 KiB stream
+ */
+static int bombs(const char *key, unsigned long long cap)
+{
+    char line[256];
+    struct buf list = BUF_INIT;
+    size_t n;
+
+    if (cap < 4096 || cap >= 0xffffffffull) {
+        fprintf(stderr, "wire_sample: CAP must be 4096 to 4294967294\n");
+        return 2;
+    }
+    n = forge("bomb_small", key, 1000001, 4096, 768u << 10);
+    snprintf(line, sizeof line, "bomb_small %zu decompress\n", n);
+    buf_puts(&list, line);
+    n = forge("bomb_cap", key, 1000002, (uint32_t)cap, (size_t)cap + (1u << 20));
+    snprintf(line, sizeof line, "bomb_cap %zu decompress\n", n);
+    buf_puts(&list, line);
+    n = forge("bomb_over", key, 1000003, (uint32_t)cap + 1, (size_t)cap + 1);
+    snprintf(line, sizeof line, "bomb_over %zu too_large\n", n);
+    buf_puts(&list, line);
+    n = forge("bomb_huge", key, 1000004, 0xffffffffu, 768u << 10);
+    snprintf(line, sizeof line, "bomb_huge %zu too_large\n", n);
+    buf_puts(&list, line);
+    put("bombs.txt", list.data, list.len);
+    buf_free(&list);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct buf p = BUF_INIT, m = BUF_INIT;
 
+    if (argc >= 4 && argc <= 5 && strcmp(argv[1], "--bombs") == 0) {
+        dir = argv[2];
+        return bombs(argv[3], argc == 5 ? strtoull(argv[4], NULL, 0) : WIRE_DEFAULT_MAX_RAW);
+    }
     if (argc != 2) {
-        fprintf(stderr, "usage: wire_sample DIR\n");
+        fprintf(stderr, "usage: wire_sample DIR | wire_sample --bombs DIR KEY [CAP]\n");
         return 2;
     }
     dir = argv[1];
