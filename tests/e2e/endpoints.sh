@@ -4,7 +4,7 @@
 . "$top_srcdir/tests/e2e/daemon.sh"
 . "$top_srcdir/tests/e2e/endpoints_lib.sh"
 setup_e2e
-plan 54
+plan 55
 
 # listeners PID: TCP sockets PID listens on.
 listeners() {
@@ -125,6 +125,15 @@ ok $? "records in for src == the 25 it emitted" || cat "$T/promcheck.err" "$T/bo
 scrape
 ok $? "/metrics parses as Prometheus text, one HELP/TYPE per family, samples together" ||
     cat "$T/promcheck.err"
+# Prometheus' own linter as a second reader where it is installed (Debian
+# package prometheus; contrib/install-deps.sh --test leaves it out: it is a
+# server its package starts).
+if command -v promtool >/dev/null 2>&1; then
+    promtool check metrics <"$T/body" >"$T/promtool.out" 2>&1
+    ok $? "promtool check metrics: no problem found" || sed 's/^/#   /' "$T/promtool.out"
+else
+    skip "promtool is not installed (Debian package prometheus)"
+fi
 grep -q '^Content-Type: text/plain; version=0.0.4' "$T/head"
 ok $? "/metrics has the text format's content type"
 wait_for 20 value_above 'pipit_output_records_total{output="sink",plugin="testsink"}' 24
