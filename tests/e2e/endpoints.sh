@@ -4,7 +4,7 @@
 . "$top_srcdir/tests/e2e/daemon.sh"
 . "$top_srcdir/tests/e2e/endpoints_lib.sh"
 setup_e2e
-plan 55
+plan 56
 
 # listeners PID: TCP sockets PID listens on.
 listeners() {
@@ -41,6 +41,21 @@ else
     ok $? "the default address 127.0.0.1:9790 refuses connections"
 fi
 stop_pipitd
+
+# --- enabled in the agent role: loopback unless http.listen says otherwise
+if awk '$2 ~ /:263E$/ && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp /proc/net/tcp6; then
+    skip "another process listens on port 9790"
+else
+    printf 'http:\n  enabled: true\n' >>"$T/off.yaml"
+    : >"$T/pipitd.log"
+    start_pipitd "$T/off.yaml"
+    wait_for 20 serving
+    # 0100007F:263E is 127.0.0.1:9790 in /proc/net/tcp
+    log_has "serving /metrics.* on http://127.0.0.1:9790 " && [ "$(listeners "$PIPITD_PID")" = 1 ] &&
+        awk '$2 == "0100007F:263E" && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp
+    ok $? "http.enabled alone listens on 127.0.0.1:9790 only" || show_log
+    stop_pipitd
+fi
 
 # --- on by default in the aggregator role --------------------------------
 cat >"$T/agg.yaml" <<YAML
