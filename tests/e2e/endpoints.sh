@@ -4,7 +4,7 @@
 . "$top_srcdir/tests/e2e/daemon.sh"
 . "$top_srcdir/tests/e2e/endpoints_lib.sh"
 setup_e2e
-plan 48
+plan 56
 
 # listeners PID: TCP sockets PID listens on.
 listeners() {
@@ -41,6 +41,21 @@ else
     ok $? "the default address 127.0.0.1:9790 refuses connections"
 fi
 stop_pipitd
+
+# --- enabled in the agent role: loopback unless http.listen says otherwise
+if awk '$2 ~ /:263E$/ && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp /proc/net/tcp6; then
+    skip "another process listens on port 9790"
+else
+    printf 'http:\n  enabled: true\n' >>"$T/off.yaml"
+    : >"$T/pipitd.log"
+    start_pipitd "$T/off.yaml"
+    wait_for 20 serving
+    # 0100007F:263E is 127.0.0.1:9790 in /proc/net/tcp
+    log_has "serving /metrics.* on http://127.0.0.1:9790 " && [ "$(listeners "$PIPITD_PID")" = 1 ] &&
+        awk '$2 == "0100007F:263E" && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp
+    ok $? "http.enabled alone listens on 127.0.0.1:9790 only" || show_log
+    stop_pipitd
+fi
 
 # --- on by default in the aggregator role --------------------------------
 cat >"$T/agg.yaml" <<YAML
@@ -96,6 +111,10 @@ inputs:
   - plugin: $TESTSRC
     name: 'tick"q"\b'
     interval: 100ms
+  - plugin: $TESTSRC
+    name: flaky
+    mode: fail
+    interval: 100ms
 outputs:
   - plugin: $PIPIT_TEST_LIB/out_testsink.so
     name: sink
@@ -121,6 +140,15 @@ ok $? "records in for src == the 25 it emitted" || cat "$T/promcheck.err" "$T/bo
 scrape
 ok $? "/metrics parses as Prometheus text, one HELP/TYPE per family, samples together" ||
     cat "$T/promcheck.err"
+# Prometheus' own linter as a second reader where it is installed (Debian
+# package prometheus; contrib/install-deps.sh --test leaves it out: it is a
+# server its package starts).
+if command -v promtool >/dev/null 2>&1; then
+    promtool check metrics <"$T/body" >"$T/promtool.out" 2>&1
+    ok $? "promtool check metrics: no problem found" || sed 's/^/#   /' "$T/promtool.out"
+else
+    skip "promtool is not installed (Debian package prometheus)"
+fi
 grep -q '^Content-Type: text/plain; version=0.0.4' "$T/head"
 ok $? "/metrics has the text format's content type"
 wait_for 20 value_above 'pipit_output_records_total{output="sink",plugin="testsink"}' 24
@@ -141,8 +169,15 @@ ok $? "one collector duration observation for src's one run ($c, $r)"
 ok $? "batch sizes and a compression ratio above 1"
 value_above 'pipit_collector_runs_total{input="tick"q"\b",plugin="testsrc"}' 0
 ok $? "a label value with quotes and a backslash is escaped and reads back"
-[ -n "$(value 'pipit_spool_bytes')" ] && [ "$(value 'pipit_records_dropped_total{reason="unrouted"}')" = 0 ]
+[ -n "$(value 'pipit_spool_bytes')" ] && [ -n "$(value 'pipit_spool_entries')" ] &&
+    [ "$(value 'pipit_records_dropped_total{reason="unrouted"}')" = 0 ]
 ok $? "spool figures and drops by reason are there"
+f=$(testsrc_value pipit_collector_failures_total flaky)
+r=$(testsrc_value pipit_collector_runs_total flaky)
+[ -n "$f" ] && [ "$f" -gt 0 ] && [ "$f" = "$r" ] &&
+    [ "$(testsrc_value pipit_collector_failures_total src)" = 0 ] &&
+    [ "$(testsrc_state flaky running)" = 1 ]
+ok $? "collector failures: each run of the failing input counted ($f of $r), none for src, it keeps running"
 
 [ "$(auth /healthz)" = 200 ] && grep -q '"status":"ok"' "$T/body"
 ok $? "/healthz: 200 ok"
@@ -229,6 +264,57 @@ PIPITD_PID=
 ok $? "an unusable certificate stops pipitd at start, saying why ($status)" || show_log
 ! grep -q "BEGIN PRIVATE KEY\|$TOKEN" "$T/pipitd.log"
 ok $? "neither the key nor the token is logged"
+
+# --- the spool's high-water mark -----------------------------------------
+# The output refuses every batch for longer than the test (ready_grace 1h
+# keeps it ready), so only the spool filling past 90% of its bound turns
+# /readyz to 503.
+TOKEN=
+cat >"$T/hw.yaml" <<YAML
+agent:
+  state_dir: $T/state-hw
+  jitter: 0s
+batch:
+  linger_ms: 20
+spool:
+  max_bytes: 1MiB
+  segment_bytes: 64KiB
+  policy: block
+  fsync: false
+http:
+  enabled: true
+  listen: 127.0.0.1:0
+  ready_grace: 1h
+inputs:
+  - plugin: $TESTSRC
+    name: fill
+    count: 200
+    interval: 50ms
+outputs:
+  - plugin: $PIPIT_TEST_LIB/out_testsink.so
+    name: sink
+    path: $T/hw.out
+    refuse_while: $T/refuse
+YAML
+touch "$T/refuse"
+: >"$T/pipitd.log"
+start_pipitd "$T/hw.yaml"
+wait_for 20 serving
+ok $? "pipitd serves the endpoints with a 1 MiB spool" || show_log
+wait_for 60 ready_is 503
+ok $? "/readyz: 503 once the spool passes its high-water mark" || cat "$T/body"
+grep -q '^{"status":"not ready","reason":"buffer past its high-water mark"' "$T/body" &&
+    grep -q '"spool":{"ready":false,"bytes":[0-9]*,"entries":[1-9][0-9]*,"max_bytes":1048576,"high_water_bytes":943650}' "$T/body" &&
+    grep -q '"name":"sink","plugin":"testsink","state":"running","ready":true' "$T/body"
+ok $? "... its JSON: the spool not ready with its bytes, entries and high_water_bytes, the output still ready" ||
+    cat "$T/body"
+scrape && [ "$(value pipit_ready_buffer)" = 0 ] && [ "$(value pipit_ready)" = 0 ] &&
+    [ "$(value pipit_spool_entries)" -gt 0 ] && [ "$(value pipit_spool_bytes)" -ge 943650 ]
+ok $? "pipit_ready_buffer 0, spool bytes and entries in /metrics" || cat "$T/promcheck.err"
+rm -f "$T/refuse"
+wait_for 60 ready_is 200 && grep -q '"spool":{"ready":true' "$T/body"
+ok $? "/readyz: 200 again once the output drains the spool" || cat "$T/body"
+stop_pipitd
 
 # --- configuration errors ------------------------------------------------
 printf 'http:\n  enabled: true\n  listen: localhost:99999\n' >"$T/bad.yaml"

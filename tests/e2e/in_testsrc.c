@@ -14,7 +14,7 @@ struct testsrc_ctx {
     const char *block_until;            /* collect waits until this file exists */
     bool fail_init;                     /* init returns PIPIT_EIO */
     const char *token;                  /* a value to keep secret */
-    const char *mode;                   /* normal, hang, spin, flood, segfault */
+    const char *mode;                   /* normal, hang, spin, flood, fail, segfault */
     int64_t after;                      /* misbehave from this collection on */
     int64_t run;                        /* collections so far */
 };
@@ -32,7 +32,8 @@ static const struct pipit_option testsrc_options[] = {
                      "A credential; only its length is ever logged"),
     PIPIT_OPT_STRING("mode", "normal", struct testsrc_ctx, mode,
                      "From collection `after` on: normal, hang (sleep forever), spin "
-                     "(busy loop forever), flood (count records of 1 KiB) or segfault"),
+                     "(busy loop forever), flood (count records of 1 KiB), fail (emit nothing, return an "
+                     "error) or segfault"),
     PIPIT_OPT_INT("after", "1", 1, 1000000, struct testsrc_ctx, after,
                   "The first collection that misbehaves (1: every one)"),
     PIPIT_OPT_END
@@ -71,6 +72,8 @@ static int testsrc_collect(pipit_instance *ins, void *data)
             ;
     if (bad && strcmp(ctx->mode, "segfault") == 0)
         raise(SIGSEGV);
+    if (bad && strcmp(ctx->mode, "fail") == 0)
+        return PIPIT_EIO;
     if (!pad[0])
         memset(pad, 'x', sizeof pad - 1);
     bool flood = bad && strcmp(ctx->mode, "flood") == 0;

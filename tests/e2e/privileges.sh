@@ -9,8 +9,16 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 user=nobody
 uid=$(id -u "$user" 2>/dev/null) || { echo "1..0 # SKIP no user $user"; exit 0; }
-plan 9
+plan 10
 
+# A port below 1024 for the endpoints: only root may bind it, and pipitd
+# binds it before it switches users.
+low=
+for p in $(seq 700 999); do
+    hex=$(printf '%04X' "$p")
+    awk -v h=":$hex" '$2 ~ h "$" { f = 1 } END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null ||
+        { low=$p; break; }
+done
 chmod 0711 "$T"
 mkdir "$T/out" && chown "$user" "$T/out"
 cat >"$T/p.yaml" <<YAML
@@ -18,6 +26,9 @@ agent:
   state_dir: $T/state
   jitter: 0s
   user: $user
+http:
+  enabled: true
+  listen: 127.0.0.1:$low
 batch:
   max_records: 5
   linger_ms: 100
@@ -38,6 +49,9 @@ ok $? "real, effective, saved and file uid are $uid ($ids)"
 n=$(lines "$T/out/out.jsonl")
 wait_for 20 more_lines_than "$T/out/out.jsonl" $((n + 20))
 ok $? "records keep arriving after the switch"
+code=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$low/healthz")
+[ "$code" = 200 ] && log_has "serving /metrics.* on http://127.0.0.1:$low "
+ok $? "the privileged port $low, bound as root, still answers as $user ($code)" || show_log
 [ "$(stat -c %U "$T/state")" = "$user" ] &&
     [ -z "$(find "$T/state" ! -user "$user")" ]
 ok $? "the state directory and all in it belong to $user"
