@@ -4,7 +4,9 @@
 # broker's) has $ADDR_B on $VETH_B; nothing else is connected, so no packet
 # leaves the machine. Faults act on A's end of the link, both directions:
 # netem where the kernel has it, otherwise nftables (loss); a partition is
-# always an nftables drop-all. Latency needs netem.
+# always an nftables drop-all. Latency is netem's delay, or where there is no
+# netem, tests/kafka/delay_proxy in front of the forwarded ports in B, which
+# holds each chunk of bytes for the delay in each direction while it is on.
 
 NS_A=pipit-nf$$-a
 NS_B=pipit-nf$$-b
@@ -14,6 +16,11 @@ ADDR_A=198.18.0.1                       # RFC 2544 benchmark range, inside the p
 ADDR_B=198.18.0.2
 NETNS_MADE=
 HAVE_NETEM=
+NETNS_DELAY_MS=100 NETNS_JITTER_MS=20   # fault_latency: added each way
+DELAY_PROXY="$top_builddir/tests/kafka/delay_proxy"
+DELAY_PROXY_PID=
+DELAY_ON=                               # 1 while fault_latency is in force
+LATENCY_BY=                             # "netem" or "delay proxy" after netns_forward
 
 in_a() { ip netns exec "$NS_A" "$@"; }
 in_b() { ip netns exec "$NS_B" "$@"; }
@@ -58,8 +65,11 @@ NFT
 # and advertises 127.0.0.1:PORT, so the agent dials 127.0.0.1:PORT in A:
 # that is rewritten to $ADDR_B (source $ADDR_A), and in B back to 127.0.0.1.
 # route_localnet lets loopback addresses be routed through the veth.
+# Without netem, B does not rewrite: tests/kafka/delay_proxy listens on
+# $ADDR_B:PORT there and connects to 127.0.0.1:PORT, so every connection of
+# the agent to a broker passes it (delay off until fault_latency).
 netns_forward() {
-    local ports
+    local ports p routes=
     ports=$(echo "$*" | tr ' ' ',')
     in_a sh -c "echo 1 >/proc/sys/net/ipv4/conf/$VETH_A/route_localnet" &&
         in_b sh -c "echo 1 >/proc/sys/net/ipv4/conf/$VETH_B/route_localnet" || return 1
@@ -69,6 +79,19 @@ table ip pipit_nat {
     chain post { type nat hook postrouting priority 100; oifname "$VETH_A" ip saddr 127.0.0.1 snat to $ADDR_A; }
 }
 NFT
+    if [ -z "$HAVE_NETEM" ]; then
+        for p in "$@"; do routes="$routes $ADDR_B:$p=127.0.0.1:$p"; done
+        # ip netns exec itself (not in_b, a function: a subshell) so that
+        # $! is the proxy's pid, the one its signals must reach.
+        ip netns exec "$NS_B" "$DELAY_PROXY" -d "$NETNS_DELAY_MS" -j "$NETNS_JITTER_MS" $routes \
+            >"$T/delay_proxy.out" 2>"$T/delay_proxy.err" &
+        DELAY_PROXY_PID=$!
+        LATENCY_BY="delay proxy"
+        wait_for 10 grep -q '^listening' "$T/delay_proxy.out" || {
+            sed 's/^/#   delay_proxy: /' "$T/delay_proxy.err"; return 1; }
+        return 0
+    fi
+    LATENCY_BY=netem
     in_b nft -f - <<NFT
 table ip pipit_nat {
     chain pre { type nat hook prerouting priority -100; iifname "$VETH_B" ip daddr $ADDR_B tcp dport { $ports } dnat to 127.0.0.1; }
@@ -76,10 +99,38 @@ table ip pipit_nat {
 NFT
 }
 
-# fault_clear: the link works again (no qdisc, no drop rule).
+# delay_proxy_switch on|off: turn the proxy's delay on or off and wait until
+# it says so on stderr (a no-op without a proxy).
+delay_proxy_switch() {
+    local n
+    [ -n "$DELAY_PROXY_PID" ] || return 0
+    n=$(grep -c "delay $1:" "$T/delay_proxy.err")
+    if [ "$1" = on ]; then kill -USR1 "$DELAY_PROXY_PID"; else kill -USR2 "$DELAY_PROXY_PID"; fi || return 1
+    proxy_switched() { [ "$(grep -c "delay $1:" "$T/delay_proxy.err")" -gt "$2" ]; }
+    wait_for 10 proxy_switched "$1" "$n"
+}
+
+# delay_proxy_stop: stop the proxy (SIGTERM), show its counters; 0 when it
+# exited 0 or there was none.
+delay_proxy_stop() {
+    local rc
+    [ -n "$DELAY_PROXY_PID" ] || return 0
+    kill -TERM "$DELAY_PROXY_PID" 2>/dev/null
+    wait "$DELAY_PROXY_PID"; rc=$?
+    DELAY_PROXY_PID=
+    grep '^delay_proxy: stopped' "$T/delay_proxy.err" | sed 's/^/# /'
+    [ "$rc" -eq 0 ] || sed 's/^/#   /' "$T/delay_proxy.err"
+    return "$rc"
+}
+
+# fault_clear: the link works again (no qdisc, no drop rule, no delay).
 fault_clear() {
     in_a tc qdisc del dev "$VETH_A" root 2>/dev/null
     in_b tc qdisc del dev "$VETH_B" root 2>/dev/null
+    if [ -n "$DELAY_PROXY_PID" ] && [ "$DELAY_ON" = 1 ]; then
+        delay_proxy_switch off || return 1
+    fi
+    DELAY_ON=
     in_a nft flush chain inet pipit_faults rx && in_a nft flush chain inet pipit_faults tx
 }
 
@@ -102,6 +153,15 @@ fault_loss() {
     fi
 }
 
+# fault_latency: $NETNS_DELAY_MS ms +- $NETNS_JITTER_MS ms added each way
+# (netem on both ends, or the delay proxy in B).
+fault_latency() {
+    DELAY_ON=1
+    if [ -n "$HAVE_NETEM" ]; then fault_netem delay "${NETNS_DELAY_MS}ms" "${NETNS_JITTER_MS}ms"
+    else delay_proxy_switch on
+    fi
+}
+
 # fault_partition: every packet on the link is dropped, silently (no reset,
 # no unreachable: what a peer behind a failed switch sees).
 fault_partition() { fault_nft; }
@@ -110,6 +170,7 @@ fault_partition() { fault_nft; }
 # (their veth ends go with them).
 netns_cleanup() {
     local ns pids
+    [ -n "$DELAY_PROXY_PID" ] && kill -TERM "$DELAY_PROXY_PID" 2>/dev/null
     for ns in $NETNS_MADE; do
         pids=$(ip netns pids "$ns" 2>/dev/null)
         [ -n "$pids" ] && kill -KILL $pids 2>/dev/null

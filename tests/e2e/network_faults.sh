@@ -1,5 +1,5 @@
 #!/bin/sh
-# network_faults.sh: agent and broker in two network namespaces over a veth pair: packet loss, latency (netem), a 30 s partition, heal; every record stored exactly once, nothing dropped, memory within budget.
+# network_faults.sh: agent and broker in two network namespaces over a veth pair: latency (netem or a delay proxy), packet loss, a 30 s partition, heal; every record stored exactly once, nothing dropped, memory within budget.
 #
 # Namespace A runs the agent; namespace B the mock cluster, the aggregator
 # (Kafka into SQLite) and kcat, so that the faults sit between agent and
@@ -8,10 +8,13 @@
 # Pass: the store holds every one of them exactly once (by count and by
 # distinct label pairs), the batches in the store are exactly those the
 # agent spooled, no sequence gap; the agent's drop and failure counters on
-# /metrics are 0; its peak resident set (VmHWM) stayed within BUDGET_KB.
+# /metrics are 0; its peak resident set (VmHWM) stayed within BUDGET_KB;
+# during the latency phase the mean of its delivery latency histogram rose
+# by at least half the added round trip over the baseline's.
 # Skipped only where the namespaces cannot be made (not root, no
-# CAP_NET_ADMIN, no iproute2 or nft); the latency phase is skipped where the
-# kernel has no netem qdisc.
+# CAP_NET_ADMIN, no iproute2 or nft). Latency is netem's where the kernel
+# has the qdisc, otherwise tests/kafka/delay_proxy's (in the path from the
+# start, its delay switched on for the phase).
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/e2e/daemon.sh"
 . "$top_srcdir/tests/kafka/broker.sh"
@@ -23,11 +26,10 @@ trap 'exit 1' HUP INT PIPE TERM
 command -v curl >/dev/null 2>&1 ||
     netns_skip "curl is not installed (contrib/install-deps.sh --test)"
 netns_setup || { netns_cleanup; netns_skip "the veth pair could not be configured"; }
-plan 19
+plan 22
 
 BASELINE_S=5 LOSS_S=10 LOSS_PCT=8 LATENCY_S=10 PARTITION_S=30 AFTER_S=10
-emit_s=$((BASELINE_S + LOSS_S + PARTITION_S + AFTER_S))
-[ -n "$HAVE_NETEM" ] && emit_s=$((emit_s + LATENCY_S))
+emit_s=$((BASELINE_S + LATENCY_S + LOSS_S + PARTITION_S + AFTER_S))
 COUNT=100 INTERVAL_MS=100
 RUNS=$((emit_s * 1000 / INTERVAL_MS))
 TOTAL=$((RUNS * COUNT))
@@ -46,6 +48,11 @@ start_broker --brokers 3
 ok $? "mock cluster in namespace B on $BOOTSTRAP"
 netns_forward $(echo "$BOOTSTRAP" | tr ',' '\n' | sed 's/.*://')
 ok $? "namespace A reaches the brokers' ports over the veth pair ($ADDR_A -> $ADDR_B)"
+if [ -n "$HAVE_NETEM" ]; then
+    diag "latency by netem (qdisc on both veth ends)"
+else
+    diag "latency by tests/kafka/delay_proxy: no netem qdisc in this kernel; the proxy listens on $ADDR_B at the broker ports in namespace B, delay off until the latency phase"
+fi
 
 AGENT_COUNT=$COUNT AGENT_INTERVAL=${INTERVAL_MS}ms AGENT_RUNS=$RUNS AGENT_SHUTDOWN=30s
 # librdkafka's queue kept small, as in production: the backlog is the spool's.
@@ -75,7 +82,23 @@ ok $? "baseline: records cross the veth pair into the store ($(stored) after sta
     tail -20 "$T/agent.log" | sed 's/^/#   /'
 in_b ss -Htn state established | grep -q " $ADDR_A:"
 ok $? "the agent's connections reach the broker from $ADDR_A (through the link, not loopback)"
+
+# latency_now: "SUM COUNT" of the agent's delivery latency histogram (all outputs).
+agent_port() { sed -n 's|.*serving /metrics.* on http://[^ ]*:\([0-9]*\) .*|\1|p' "$T/agent.log"; }
+latency_now() {
+    in_a curl -s --max-time 10 "http://127.0.0.1:$(agent_port)/metrics" |
+        awk '$1 ~ /^pipit_output_delivery_latency_seconds_sum/ { s += $2 }
+             $1 ~ /^pipit_output_delivery_latency_seconds_count/ { c += $2 }
+             END { printf "%.6f %d\n", s, c }'
+}
+# mean_ms "SUM0 COUNT0" "SUM1 COUNT1": mean latency in ms of the deliveries between.
+mean_ms() {
+    echo "$1 $2" | awk '{ n = $4 - $2; if (n > 0) printf "%d\n", ($3 - $1) * 1000 / n; else print -1 }'
+}
+lat0=$(latency_now)
 sleep "$BASELINE_S"
+lat1=$(latency_now)
+base_ms=$(mean_ms "$lat0" "$lat1")
 
 # grew_during SECONDS: the store grows during the next SECONDS.
 grew_during() {
@@ -85,20 +108,24 @@ grew_during() {
     [ "$after" -gt "$before" ]
 }
 
+added_ms=$((2 * NETNS_DELAY_MS))
+fault_latency
+ok $? "latency: $NETNS_DELAY_MS ms +- $NETNS_JITTER_MS ms each way, $added_ms ms of round trip added ($LATENCY_BY)"
+lat2=$(latency_now)
+grew_during "$LATENCY_S"
+ok $? "records keep reaching the store with $added_ms ms of round trip added"
+lat3=$(latency_now)
+fault_clear
+phase_ms=$(mean_ms "$lat2" "$lat3")
+diag "mean delivery latency: baseline $base_ms ms ($lat0 -> $lat1), with latency $phase_ms ms ($lat2 -> $lat3)"
+[ "$base_ms" -ge 0 ] && [ "$phase_ms" -ge $((base_ms + added_ms / 2)) ]
+ok $? "the agent's mean delivery latency rose from $base_ms ms to $phase_ms ms (at least $((added_ms / 2)) ms more)"
+
 fault_loss "$LOSS_PCT"
 ok $? "loss: $LOSS_PCT% of the packets each way dropped (${HAVE_NETEM:+netem}${HAVE_NETEM:-nftables numgen})"
 grew_during "$LOSS_S"
 ok $? "records keep reaching the store under $LOSS_PCT% loss"
 fault_clear
-
-if [ -n "$HAVE_NETEM" ]; then
-    fault_netem delay 100ms 20ms
-    grew_during "$LATENCY_S"
-    ok $? "records keep reaching the store with 200 ms of round trip added (netem)"
-    fault_clear
-else
-    skip "latency: netem qdisc not available in this kernel (tc qdisc ... netem: unknown kind)"
-fi
 
 fault_partition
 ok $? "partition: every packet between the namespaces dropped for ${PARTITION_S}s"
@@ -136,7 +163,6 @@ diag "pipit.metrics: $msgs messages, $distinct distinct sequence numbers (copies
 ok $? "the topic holds every spooled batch ($distinct), copies allowed"
 
 # The agent's own counters: nothing dropped, refused, lost or given up.
-agent_port() { sed -n 's|.*serving /metrics.* on http://[^ ]*:\([0-9]*\) .*|\1|p' "$T/agent.log"; }
 in_a curl -s --max-time 10 "http://127.0.0.1:$(agent_port)/metrics" >"$T/metrics"
 total_of() {
     awk -v f="$1" '$1 == f || index($1, f "{") == 1 { s += $2 } END { printf "%d\n", s }' \
@@ -167,6 +193,12 @@ stop_daemon agent
 ok $DAEMON_STATUS "the agent stopped cleanly" || tail -10 "$T/agent.log" | sed 's/^/#   /'
 stop_daemon aggregator
 ok $DAEMON_STATUS "the aggregator stopped cleanly"
+if [ -n "$DELAY_PROXY_PID" ]; then
+    delay_proxy_stop
+    ok $? "the delay proxy stopped cleanly"
+else
+    skip "delay proxy: not used (netem)"
+fi
 stop_broker
 ok $? "the mock cluster stopped cleanly"
 done_testing
