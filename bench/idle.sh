@@ -1,5 +1,7 @@
 #!/bin/bash
-# bench/idle.sh: the metric path at rest: the default host collectors at 1 s and 10 s into Kafka; CPU share and memory of pipitd.
+# bench/idle.sh: the metric path at rest: the host collectors of conf/pipit.yaml into Kafka at 1 s and 10 s; CPU share and memory of pipitd.
+# Cases: "1s" and "10s" run every collector, process included, at that interval;
+# "1s+p30s" is conf/pipit.yaml's input list at agent.interval 1s (process keeps its interval: 30s).
 . "$top_srcdir/bench/lib.sh"
 bench_tmp
 SECS=${IDLE_SECONDS:-60}
@@ -7,9 +9,12 @@ SECS=${IDLE_SECONDS:-60}
 start_mock_broker || { echo "mock broker did not start"; exit 1; }
 echo "### idle metric path: cpu, memory, load, disk, net, uptime, process into Kafka (mock cluster), ${SECS} s measured after 5 s"
 echo
-echo "| interval | run | pipitd CPU s | share of one core | RSS MiB | peak RSS MiB | records |"
-echo "|---|---|---:|---:|---:|---:|---:|"
-for interval in 1s 10s; do
+echo "| interval | run | pipitd CPU s | share of one core | RSS MiB | PSS MiB | anonymous MiB | peak RSS MiB | records |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+for case in 1s 1s+p30s 10s; do
+    interval=${case%%+*}
+    pinterval=$interval
+    [ "$case" = 1s+p30s ] && pinterval=30s
     shares=()
     for run in $(seq "$RUNS"); do
         rm -rf "$B/state"
@@ -27,6 +32,7 @@ inputs:
   - plugin: net
   - plugin: uptime
   - plugin: process
+    interval: $pinterval
 outputs:
   - plugin: kafka
     brokers: $BOOTSTRAP
@@ -38,14 +44,16 @@ YAML
         cpu=$(calc "$(cpu_seconds "$DPID") - $cpu0")
         rss=$(rss_mib "$DPID")
         hwm=$(hwm_mib "$DPID")
+        pss=$(awk '/^Pss:/ { printf "%.1f\n", $2 / 1024 }' "/proc/$DPID/smaps_rollup")
+        anon=$(awk '/^Anonymous:/ { printf "%.1f\n", $2 / 1024 }' "/proc/$DPID/smaps_rollup")
         stop_daemon
         recs=$(sed -n 's/.*output totals: batches=[0-9]* records=\([0-9]*\).*/\1/p' "$B/pipitd.log" | head -n 1)
         share=$(calc "$cpu / $SECS * 100")
         shares+=("$share")
-        printf '| %s | %s | %s | %s %% | %s | %s | %s |\n' "$interval" "$run" "$cpu" "$share" \
-            "$rss" "$hwm" "$recs"
+        printf '| %s | %s | %s | %s %% | %s | %s | %s | %s | %s |\n' "$case" "$run" "$cpu" "$share" \
+            "$rss" "$pss" "$anon" "$hwm" "$recs"
     done
-    printf '| %s | median | | %s %% | | | |\n' "$interval" "$(median "${shares[@]}")"
+    printf '| %s | median | | %s %% | | | | | |\n' "$case" "$(median "${shares[@]}")"
 done
 stop_mock_broker
 echo

@@ -151,7 +151,8 @@ static bool process_parse(char *buf, struct process_stat *st)
 }
 
 /*
- * Read <dir>/<pid>/stat into buf. Returns the length, 0 when the process
+ * Read <dir>/<pid>/stat into buf with one read() (a short read is the
+ * whole file). Returns the length, 0 when the process
  * has gone (ENOENT, ESRCH: normal while scanning), or -errno.
  */
 static ssize_t process_read_stat(int dirfd_, const char *pid, char *buf,
@@ -161,7 +162,7 @@ static ssize_t process_read_stat(int dirfd_, const char *pid, char *buf,
     ssize_t n;
 
     snprintf(rel, sizeof rel, "%s/stat", pid);
-    n = procfile_read_at(dirfd_, rel, buf, size);
+    n = procfile_read_until(dirfd_, rel, buf, size, true);
     return n == -ENOENT || n == -ESRCH ? 0 : n;
 }
 
