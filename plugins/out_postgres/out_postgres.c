@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <libpq-fe.h>
 #include <pipit/plugin.h>
 #include "../out_sqlite/store_ledger.h"
@@ -19,6 +20,13 @@
 #define PG_TEXT 25
 
 static const struct pipit_api *api;     /* borrowed from the host */
+
+/* The stages of a flush, timed apart and logged at the end (pg_fini). */
+enum { PG_ST_ENCODE, PG_ST_CHECK, PG_ST_COPY, PG_ST_SERIES, PG_ST_MERGE, PG_ST_LEDGER,
+       PG_ST_COMMIT, PG_STAGES };
+static const char *const pg_stage_names[PG_STAGES] = {
+    "parse and encode", "batch check", "COPY", "new series", "merge", "ledger", "commit",
+};
 
 /* The DDL of schema version 1; '@' stands for the quoted schema name.
  * docs/store-schema.md shows the same text. */
@@ -187,6 +195,35 @@ static const char *const pg_move_sql[PIPIT_RECORD_KIND_MAX + 1] = {
         "SELECT agent_id, seq, count(*) FROM ins GROUP BY agent_id, seq",
 };
 
+/*
+ * A new batch (no row in the ledger, no relayed records) needs no
+ * per-record conflict check: its keys (agent, seq, line) cannot be stored
+ * yet, as records and their ledger row are committed together. Its logs,
+ * costs and events are copied straight into their tables (the columns of
+ * the staging table, in its order); its samples move from staging without
+ * ON CONFLICT. Should another writer store the same batch at the same
+ * time, the unique key fails (23505) and the flush is made again the
+ * staged way.
+ */
+static const char pg_batch_exists_sql[] =
+    "SELECT 1 FROM @.batches WHERE agent_id = $1 AND seq = $2";
+
+static const char *const pg_copy_new_sql[PIPIT_RECORD_KIND_MAX + 1] = {
+    [PIPIT_LOG] = "COPY @.logs (agent_id, seq, idx, time, host, instance, level, message, "
+                  "source, source_offset, labels) FROM STDIN",
+    [PIPIT_COST] = "COPY @.costs (agent_id, seq, idx, time, host, instance, amount, currency, "
+                   "resource, period_start, period_end, labels, amount_micros) FROM STDIN",
+    [PIPIT_EVENT] = "COPY @.events (agent_id, seq, idx, time, host, instance, name, status, "
+                    "message, labels) FROM STDIN",
+};
+
+static const char pg_move_new_samples_sql[] =
+    "INSERT INTO @.samples (agent_id, seq, idx, series_id, time, type, value, buckets, sum, "
+    "count) SELECT st.agent_id, st.seq, st.idx, se.id, st.time, st.type, st.value, "
+    "st.buckets, st.sum, st.count FROM pg_temp.pipit_stage_samples st "
+    "JOIN @.series se ON se.name = st.name AND se.host = st.host "
+    "AND se.instance = st.instance AND se.labels = st.labels";
+
 /* New series of the staged samples; only the missing ones are offered, so
  * that the identity is not spent on conflicts. */
 static const char pg_series_sql[] =
@@ -224,6 +261,7 @@ struct pg_ctx {
     const char *conninfo;               /* option: libpq connection string (secret) */
     const char *schema;                 /* option: schema of the tables */
     int64_t connect_timeout_ms;         /* option */
+    const char *synchronous_commit;     /* option: "" keeps the server's setting */
 
     PGconn *conn;                       /* NULL while disconnected */
     char *qschema;                      /* schema as a quoted identifier */
@@ -236,6 +274,7 @@ struct pg_ctx {
     struct store_buf sql;               /* statement with the schema filled in */
 
     uint64_t stored, duplicates, skipped, flushes, retries, connects;
+    int64_t stage_ns[PG_STAGES];        /* time spent in each stage, all flushes */
 };
 
 static const struct pipit_option pg_options[] = {
@@ -247,6 +286,10 @@ static const struct pipit_option pg_options[] = {
     PIPIT_OPT_DURATION("connect_timeout", "10s", 1000, 3600000, struct pg_ctx,
                        connect_timeout_ms,
                        "Longest wait for a connection (libpq counts whole seconds, at least 2)"),
+    PIPIT_OPT_STRING("synchronous_commit", "", struct pg_ctx, synchronous_commit,
+                     "PostgreSQL synchronous_commit of the connection (off, local, "
+                     "remote_write, on, remote_apply); empty keeps the server's. off is "
+                     "faster but a server crash can lose the last acknowledged batches"),
     PIPIT_OPT_END
 };
 
@@ -430,6 +473,14 @@ static int pg_connect(pipit_instance *ins, struct pg_ctx *ctx)
     if (enc && strcmp(enc, "UTF8") != 0 && strcmp(enc, "SQL_ASCII") != 0)
         api->log(ins, PIPIT_LOG_WARN, "the database encoding is %s, not UTF8: batches with "
                  "characters it cannot hold will not be stored", enc);
+    if (*ctx->synchronous_commit) {
+        char set[64];
+        snprintf(set, sizeof set, "SET synchronous_commit = %s", ctx->synchronous_commit);
+        if (!pg_exec(ins, ctx, set, "setting synchronous_commit")) {
+            pg_disconnect(ctx);
+            return PIPIT_EIO;
+        }
+    }
     if ((r = pg_schema(ins, ctx)) != PIPIT_OK ||
         (r = pg_exec(ins, ctx, pg_stage_ddl, "creating the staging tables") ? PIPIT_OK
                                                                             : PIPIT_EIO)) {
@@ -520,6 +571,17 @@ static int pg_init(pipit_instance *ins, void *data)
     PQconninfoFree(opts);
     if (!*ctx->schema) {
         api->log(ins, PIPIT_LOG_ERROR, "schema is empty");
+        return PIPIT_ECONFIG;
+    }
+    static const char *const commits[] = { "off", "local", "remote_write", "on",
+                                           "remote_apply" };
+    bool known = !*ctx->synchronous_commit;
+    for (size_t i = 0; i < sizeof commits / sizeof commits[0]; i++)
+        known = known || strcmp(ctx->synchronous_commit, commits[i]) == 0;
+    if (!known) {
+        api->log(ins, PIPIT_LOG_ERROR, "synchronous_commit: \"%s\" is not one of off, local, "
+                 "remote_write, on, remote_apply (or empty for the server's setting)",
+                 ctx->synchronous_commit);
         return PIPIT_ECONFIG;
     }
     if (!(ctx->qschema = pg_quote_ident(ctx->schema)))
@@ -669,13 +731,33 @@ static int pg_stage(struct pg_ctx *ctx, const struct store_rec *r)
     return 0;
 }
 
+/* Add the time since *t to a stage; *t becomes now. */
+static int64_t pg_mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void pg_lap(struct pg_ctx *ctx, int stage, int64_t *t)
+{
+    int64_t now = pg_mono_ns();
+
+    ctx->stage_ns[stage] += now - *t;
+    *t = now;
+}
+
 /* Send one kind's staged rows with COPY. */
-static bool pg_copy(pipit_instance *ins, struct pg_ctx *ctx, int kind)
+static bool pg_copy(pipit_instance *ins, struct pg_ctx *ctx, int kind, bool new_batch)
 {
     struct store_buf *b = &ctx->copy[kind];
+    const char *sql = new_batch && pg_copy_new_sql[kind] ? pg_sql(ctx, pg_copy_new_sql[kind])
+                                                         : pg_copy_sql[kind];
     PGresult *res;
 
-    if (!pg_ok(ins, ctx, PQexec(ctx->conn, pg_copy_sql[kind]), PGRES_COPY_IN, "COPY", false))
+    if (!sql ||
+        !pg_ok(ins, ctx, PQexec(ctx->conn, sql), PGRES_COPY_IN, "COPY", false))
         return false;
     for (size_t off = 0; off < b->len; ) {
         size_t n = b->len - off < PG_COPY_CHUNK ? b->len - off : PG_COPY_CHUNK;
@@ -693,13 +775,17 @@ static bool pg_copy(pipit_instance *ins, struct pg_ctx *ctx, int kind)
 }
 
 /* Move one kind's staged rows into its table; count the new ones per batch. */
-static bool pg_move(pipit_instance *ins, struct pg_ctx *ctx, int kind)
+static bool pg_move(pipit_instance *ins, struct pg_ctx *ctx, int kind, int64_t *t)
 {
     PGresult *res;
     const char *sql;
 
-    if (kind == PIPIT_METRIC && !pg_exec(ins, ctx, pg_sql(ctx, pg_series_sql), "adding series"))
-        return false;
+    if (kind == PIPIT_METRIC) {
+        pg_lap(ctx, PG_ST_MERGE, t);
+        if (!pg_exec(ins, ctx, pg_sql(ctx, pg_series_sql), "adding series"))
+            return false;
+        pg_lap(ctx, PG_ST_SERIES, t);
+    }
     if (!(sql = pg_sql(ctx, pg_move_sql[kind])))
         return false;
     res = PQexec(ctx->conn, sql);
@@ -714,6 +800,45 @@ static bool pg_move(pipit_instance *ins, struct pg_ctx *ctx, int kind)
     }
     PQclear(res);
     return true;
+}
+
+/* The rows of a new batch: only samples are still staged (their series ids
+ * come from the series table); all its records are new. */
+static bool pg_move_new(pipit_instance *ins, struct pg_ctx *ctx, int64_t *t)
+{
+    if (ctx->copy[PIPIT_METRIC].len) {
+        pg_lap(ctx, PG_ST_MERGE, t);
+        if (!pg_exec(ins, ctx, pg_sql(ctx, pg_series_sql), "adding series"))
+            return false;
+        pg_lap(ctx, PG_ST_SERIES, t);
+        if (!pg_exec(ins, ctx, pg_sql(ctx, pg_move_new_samples_sql), "storing records"))
+            return false;
+    }
+    for (size_t i = 0; i < ctx->ledger.n; i++)
+        ctx->ledger.b[i].stored = ctx->ledger.b[i].lines;
+    return true;
+}
+
+/* Whether the flush's one batch has no ledger row yet; -1 on an error. */
+static int pg_batch_is_new(pipit_instance *ins, struct pg_ctx *ctx)
+{
+    static const Oid types[2] = { PG_TEXT, PG_INT8 };
+    const struct store_batch *g = &ctx->ledger.b[0];
+    char seq[24];
+    const char *params[2] = { g->agent, seq };
+    const char *sql = pg_sql(ctx, pg_batch_exists_sql);
+    PGresult *res;
+    int n;
+
+    snprintf(seq, sizeof seq, "%" PRId64, g->seq);
+    if (!sql)
+        return -1;
+    res = PQexecParams(ctx->conn, sql, 2, types, params, NULL, NULL, 0);
+    if (!pg_ok(ins, ctx, res, PGRES_TUPLES_OK, "looking up the batch", true))
+        return -1;
+    n = PQntuples(res);
+    PQclear(res);
+    return n == 0;
 }
 
 /* Write one batch's ledger and agent rows. */
@@ -761,7 +886,8 @@ static int pg_flush(pipit_instance *ins, void *data, const struct pipit_batch *b
     const char *agent = b->agent_id ? b->agent_id : "", *line;
     uint64_t lines = 0, stored = 0, skipped = 0;
     size_t pos = 0, len;
-    int64_t now = api->now_ns(), idx = 0;
+    int64_t now = api->now_ns(), idx = 0, t;
+    bool new_batch;
     char err[256];
 
     if (b->seq > INT64_MAX) {
@@ -774,6 +900,7 @@ static int pg_flush(pipit_instance *ins, void *data, const struct pipit_batch *b
         ctx->retries++;
         return PIPIT_RETRY;
     }
+    t = pg_mono_ns();
     store_ledger_reset(&ctx->ledger);
     for (int k = 0; k <= PIPIT_RECORD_KIND_MAX; k++) {
         ctx->copy[k].len = 0;
@@ -800,23 +927,45 @@ static int pg_flush(pipit_instance *ins, void *data, const struct pipit_batch *b
                  agent, b->seq, idx, err);
     }
 
+    pg_lap(ctx, PG_ST_ENCODE, &t);
+    new_batch = ctx->ledger.n == 1;     /* no relayed records */
+again:
     ctx->sqlstate[0] = '\0';
+    stored = 0;
+    for (size_t i = 0; i < ctx->ledger.n; i++)
+        ctx->ledger.b[i].stored = 0;
     if (!pg_exec(ins, ctx, "BEGIN", "BEGIN"))
         goto fail;
-    for (int k = PIPIT_METRIC; k <= PIPIT_RECORD_KIND_MAX; k++)
-        if (ctx->copy[k].len && !pg_copy(ins, ctx, k))
+    if (new_batch) {
+        int is_new = pg_batch_is_new(ins, ctx);
+        if (is_new < 0)
             goto fail;
+        new_batch = is_new > 0;
+        pg_lap(ctx, PG_ST_CHECK, &t);
+    }
     for (int k = PIPIT_METRIC; k <= PIPIT_RECORD_KIND_MAX; k++)
-        if (ctx->copy[k].len && !pg_move(ins, ctx, k))
+        if (ctx->copy[k].len && !pg_copy(ins, ctx, k, new_batch))
             goto fail;
+    pg_lap(ctx, PG_ST_COPY, &t);
+    if (new_batch) {
+        if (!pg_move_new(ins, ctx, &t))
+            goto fail;
+    } else {
+        for (int k = PIPIT_METRIC; k <= PIPIT_RECORD_KIND_MAX; k++)
+            if (ctx->copy[k].len && !pg_move(ins, ctx, k, &t))
+                goto fail;
+    }
+    pg_lap(ctx, PG_ST_MERGE, &t);
     store_ledger_sort(&ctx->ledger);
     for (size_t i = 0; i < ctx->ledger.n; i++) {
         stored += (uint64_t)ctx->ledger.b[i].stored;
         if (!pg_ledger(ins, ctx, &ctx->ledger.b[i], now))
             goto fail;
     }
+    pg_lap(ctx, PG_ST_LEDGER, &t);
     if (!pg_exec(ins, ctx, "COMMIT", "COMMIT"))
         goto fail;
+    pg_lap(ctx, PG_ST_COMMIT, &t);
     ctx->stored += stored;
     ctx->duplicates += lines - stored;
     ctx->skipped += skipped;
@@ -839,6 +988,12 @@ fail:
         return PIPIT_RETRY;
     }
     PQclear(PQexec(ctx->conn, "ROLLBACK"));
+    if (new_batch && strcmp(ctx->sqlstate, "23505") == 0) {
+        api->log(ins, PIPIT_LOG_DEBUG, "batch %s/%" PRIu64 " stored meanwhile by another "
+                 "writer; storing it again with a check per record", agent, b->seq);
+        new_batch = false;
+        goto again;
+    }
     if (pg_permanent(ctx->sqlstate)) {
         api->log(ins, PIPIT_LOG_ERROR, "batch %s/%" PRIu64 " refused by the server "
                  "(SQLSTATE %s); it is given up", agent, b->seq, ctx->sqlstate);
@@ -860,6 +1015,12 @@ static void pg_fini(pipit_instance *ins, void *data)
              "ignored, %" PRIu64 " lines skipped, %" PRIu64 " of %" PRIu64 " flushes retried, "
              "%" PRIu64 " connections made", ctx->stored, ctx->duplicates, ctx->skipped,
              ctx->retries, ctx->flushes, ctx->connects);
+    char times[256];
+    int n = 0;
+    for (int i = 0; i < PG_STAGES && n < (int)sizeof times; i++)
+        n += snprintf(times + n, sizeof times - (size_t)n, "%s%s %.3f s", i ? ", " : "",
+                      pg_stage_names[i], (double)ctx->stage_ns[i] / 1e9);
+    api->log(ins, PIPIT_LOG_INFO, "time per stage: %s", times);
     pg_free(ctx);
 }
 
