@@ -3,12 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <zlib.h>
 #include <pipit/plugin.h>
 #include "buf.h"
 #include "wire.h"
+#include "../wire_forge.h"
 
 #define AGENT "0f8fad5b-d9cb-469f-a165-70867728950e"
 #define KEY "sample-key"
@@ -49,21 +48,6 @@ static void sample(const char *name, int codec, int kind, const char *key, uint6
     put(file, payload->data ? payload->data : "", payload->len);
 }
 
-/* Big-endian stores for forge(). */
-static void be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static void be64(uint8_t *p, uint64_t v)
-{
-    be32(p, (uint32_t)(v >> 32));
-    be32(p + 4, (uint32_t)v);
-}
-
 /*
  * Write name.bin: a metric batch of one record, zlib codec, whose header
  * declares raw_len uncompressed bytes whatever the payload holds: the
@@ -75,9 +59,11 @@ static void be64(uint8_t *p, uint64_t v)
 static size_t forge(const char *name, const char *key, uint64_t seq, uint32_t raw_len,
                     size_t inflate_len)
 {
+    struct wire_encode_opts o = { .codec = WIRE_CODEC_ZLIB, .key = key, .key_len = strlen(key) };
     uint8_t *zeros = calloc(inflate_len ? inflate_len : 1, 1);
     uLongf comp_len = compressBound(inflate_len);
-    uint8_t *msg = malloc(64 + comp_len + 32);
+    uint8_t *msg = malloc(64 + comp_len + WIRE_HMAC_SIZE);
+    struct buf m = BUF_INIT;
     char file[256];
 
     if (!zeros || !msg || compress2(msg + 64, &comp_len, zeros, inflate_len,
@@ -85,34 +71,23 @@ static size_t forge(const char *name, const char *key, uint64_t seq, uint32_t ra
         fprintf(stderr, "wire_sample: cannot compress %s\n", name);
         exit(1);
     }
-    memset(msg, 0, 64);
-    memcpy(msg, "PPB1", 4);
-    msg[4] = 1;                         /* version */
-    msg[5] = WIRE_CODEC_ZLIB;
-    msg[6] = WIRE_ENCODING_NDJSON;
-    msg[7] = WIRE_FLAG_SIGNED;
-    msg[8] = PIPIT_METRIC;
-    if (wire_uuid_parse(AGENT, msg + 12) != PIPIT_OK)
-        exit(1);
-    be64(msg + 28, seq);
-    be32(msg + 36, 1);                  /* record count */
-    be32(msg + 40, raw_len);
-    be32(msg + 44, (uint32_t)comp_len);
-    be64(msg + 52, (uint64_t)time(NULL) * 1000000000u);
-    uLong crc = crc32_z(0L, Z_NULL, 0);     /* over the header with crc = 0 */
-    crc = crc32_z(crc, msg, 64 + comp_len);
-    be32(msg + 48, (uint32_t)crc);
-    unsigned int mac_len = 0;
-    if (!HMAC(EVP_sha256(), key, (int)strlen(key), msg, 64 + comp_len, msg + 64 + comp_len,
-              &mac_len) || mac_len != WIRE_HMAC_SIZE) {
-        fprintf(stderr, "wire_sample: cannot sign %s\n", name);
+    /* the encoder's header of a signed one-record batch, with the lengths
+     * of the bomb */
+    if (wire_encode(&m, &o, PIPIT_METRIC, AGENT, seq, 1, (int64_t)time(NULL) * 1000000000,
+                    "{}\n", 3) != PIPIT_OK) {
+        fprintf(stderr, "wire_sample: cannot encode %s\n", name);
         exit(1);
     }
+    memcpy(msg, m.data, 64);
+    buf_free(&m);
+    put_be32(msg + 40, raw_len);
+    put_be32(msg + 44, (uint32_t)comp_len);
+    reseal(msg, key);
     snprintf(file, sizeof file, "%s.bin", name);
-    put(file, msg, 64 + comp_len + 32);
+    put(file, msg, 64 + comp_len + WIRE_HMAC_SIZE);
     free(zeros);
     free(msg);
-    return 64 + comp_len + 32;
+    return 64 + comp_len + WIRE_HMAC_SIZE;
 }
 
 /*

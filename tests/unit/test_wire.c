@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "wire.h"
 #include "../tap.h"
+#include "../wire_forge.h"
 
 static const char AGENT[] = "0f8fad5b-d9cb-469f-a165-70867728950e";
 static const char KEY[] = "secret";
@@ -57,36 +58,6 @@ static void hex(const uint8_t *p, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++)
         sprintf(out + 2 * i, "%02x", p[i]);
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8),
-    p[3] = (uint8_t)v;
-}
-
-/* Recompute the CRC of a message whose header or payload a test edited, and
- * the HMAC when key is given, as an encoder would have. */
-static void reseal(uint8_t *m, const char *key)
-{
-    uint8_t hdr[64];
-    uint32_t comp = be32(m + 44);
-
-    memcpy(hdr, m, 64);
-    memset(hdr + 48, 0, 4);
-    uLong crc = crc32(0L, Z_NULL, 0);
-    crc = crc32(crc, hdr, 64);
-    crc = crc32_z(crc, m + 64, comp);
-    put_be32(m + 48, (uint32_t)crc);
-    if (key) {
-        unsigned int n;
-        HMAC(EVP_sha256(), key, (int)strlen(key), m, 64 + comp, m + 64 + comp, &n);
-    }
 }
 
 static int encode(struct buf *out, int codec, int kind, const char *key, uint64_t seq,
