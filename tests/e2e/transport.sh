@@ -58,6 +58,21 @@ $out
 YAML
 }
 
+# write_signed_configs KEY [INPUT-LINE]: $T/agent.yaml signing its batches with KEY and
+# $T/aggregator.yaml requiring that signature; INPUT-LINE ("    key: value") is added to
+# the aggregator's kafka input.
+write_signed_configs() {
+    local key=$1 extra=${2:+"$2\n"}
+    write_agent_config "$T/agent.yaml"
+    cat >>"$T/agent.yaml" <<YAML
+wire:
+  signing_key: "$key"
+YAML
+    write_aggregator_config "$T/aggregator.yaml"
+    sed -i "s|^    group_id: pipit-test|    group_id: pipit-test\n    require_signature: true\n$extra    keys:\n      \"*\": \"$key\"|" \
+        "$T/aggregator.yaml"
+}
+
 # run_agent_copying SECONDS: the aggregator, then an agent that also keeps its own copy of what
 # it sends in $T/agent-records.jsonl, for SECONDS; the agent is stopped, the aggregator runs on.
 run_agent_copying() {

@@ -39,14 +39,7 @@ ok $? "wire_sample wrote the bombs: $(awk '{ printf "%s %s B; ", $1, $2 }' "$T/b
 ok $? "bomb_small and bomb_huge are under 1 KiB"
 
 AGENT_INTERVAL=100ms
-write_agent_config "$T/agent.yaml"
-cat >>"$T/agent.yaml" <<YAML
-wire:
-  signing_key: "$KEY"
-YAML
-write_aggregator_config "$T/aggregator.yaml"
-sed -i "s|^    group_id: pipit-test|    group_id: pipit-test\n    require_signature: true\n    max_batch_bytes: 64MiB\n    keys:\n      \"*\": \"$KEY\"|" \
-    "$T/aggregator.yaml"
+write_signed_configs "$KEY" "    max_batch_bytes: 64MiB"
 
 start_daemon aggregator "$T/aggregator.yaml"
 start_daemon agent "$T/agent.yaml"

@@ -11,14 +11,7 @@ plan 12
 KEY="fleet-key-$$-0123456789abcdef"
 start_broker
 ok $? "mock broker on $BOOTSTRAP"
-write_agent_config "$T/agent.yaml"
-cat >>"$T/agent.yaml" <<YAML
-wire:
-  signing_key: "$KEY"
-YAML
-write_aggregator_config "$T/aggregator.yaml"
-sed -i "s|^    group_id: pipit-test|    group_id: pipit-test\n    require_signature: true\n    keys:\n      \"*\": \"$KEY\"|" \
-    "$T/aggregator.yaml"
+write_signed_configs "$KEY"
 
 start_daemon agent "$T/agent.yaml"
 sleep 1.5
