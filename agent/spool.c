@@ -36,9 +36,9 @@
 /* The release state saved by spool_close (docs/spool.md). */
 #define REL_NAME "released"
 #define REL_TMP "released.tmp"
-#define REL_VERSION 1
-#define REL_HDR 24
-#define REL_MAX_RANGES (UINT32_C(1) << 22)
+#define REL_VERSION 2
+#define REL_HDR 32
+#define REL_MAX (UINT32_C(1) << 22)     /* segments, and owed ranges, at most */
 
 static const unsigned char entry_magic[4] = { 0x89, 'P', 'S', 'E' };
 static const unsigned char rel_magic[4] = { 0x89, 'P', 'S', 'R' };
@@ -79,6 +79,7 @@ struct spool {
     struct seg *active;                 /* appends go here; NULL: start a segment */
     struct seg *rseg;                   /* older segment whose fd is kept for reads */
     uint64_t next_id;
+    bool state_on_disk;                 /* REL_NAME exists: remove it before a change */
     size_t stuck;                       /* segments with stuck set */
     bool failing;                       /* the last write failed: an episode is on */
     uint64_t episode_errors;            /* failed writes in the current episode */
@@ -385,45 +386,6 @@ static int scan_segment(struct seg *g, struct scan *sc, uint64_t hi)
     return PIPIT_OK;
 }
 
-/*
- * Count and log what the scan of g skipped: the bytes outside good entries,
- * and the entries they held. Ids within a segment are consecutive, so the
- * entries lost before a good entry are the ids missing before it; damaged
- * bytes after the last good entry count as one entry (a torn write, or
- * damage whose extent the file no longer tells).
- */
-static void account_damage(struct spool *s, const struct seg *g)
-{
-    uint64_t end = 0, prev = g->first - 1, lost = 0, bytes = 0, at = UINT64_MAX;
-    char name[SEG_NAME_LEN + 1];
-
-    for (size_t i = 0; i < g->n; i++) {
-        const struct sp_entry *e = &g->e[i];
-        if (e->off > end) {
-            bytes += e->off - end;
-            if (at == UINT64_MAX)
-                at = end;
-        }
-        lost += e->id - prev - 1;
-        prev = e->id;
-        end = e->off + HDR_SIZE + e->len;
-    }
-    if (g->size > end) {
-        bytes += g->size - end;
-        lost++;
-        if (at == UINT64_MAX)
-            at = end;
-    }
-    if (!lost && !bytes)
-        return;
-    s->st.corrupt_entries += lost;
-    s->st.corrupt_bytes += bytes;
-    seg_name(name, g->first);
-    log_error("spool", "%s/%s: skipped %" PRIu64 " damaged entries (%" PRIu64
-              " bytes), the first at offset %" PRIu64 "; %zu good entries kept",
-              s->dir, name, lost, bytes, at == UINT64_MAX ? end : at, g->n);
-}
-
 /* ---- failed writes ---- */
 
 /*
@@ -530,6 +492,8 @@ static void seg_free(struct seg *g)
     free(g);
 }
 
+static void state_forget(struct spool *s, bool sync);
+
 /*
  * Delete the file of segment i (all its entries released or dropped) and
  * fsync the directory (when the spool fsyncs). When unlink fails the segment stays, marked stuck,
@@ -541,6 +505,7 @@ static int seg_delete(struct spool *s, size_t i)
     char name[SEG_NAME_LEN + 1];
 
     seg_name(name, g->first);
+    state_forget(s, true);
     if (unlinkat(s->dfd, name, 0) != 0 && errno != ENOENT) {
         if (!g->stuck)
             log_error("spool", "cannot delete %s/%s: %s", s->dir, name, strerror(errno));
@@ -606,59 +571,64 @@ static int seg_fd(struct spool *s, struct seg *g)
 /* ---- the release state, saved at close ---- */
 
 /*
- * Save the ids released in the segments that remain, and the next id, to
- * REL_NAME (atomically: temp file, fsync, rename, fsync of the directory;
- * without the fsyncs when the spool does not fsync),
- * so that a restart after a clean close does not deliver them again. A
- * released id stays released forever (ids are never reused), so an old
- * file is never wrong, only incomplete.
+ * Save what a clean close leaves on disk to REL_NAME: the next id, the
+ * names of the segments, and the ranges of the ids still owed (not
+ * released) in them; atomically (temp file, fsync, rename, fsync of the
+ * directory; without the fsyncs when the spool does not fsync). Every id
+ * below the next one that is in no range was released or dropped, so the
+ * next open knows both what not to deliver again and what damage took.
  */
-static void save_released(struct spool *s)
+static void save_state(struct spool *s)
 {
+    uint64_t *owed = NULL;              /* pairs: first, last */
+    size_t n = 0, cap = 0;
     unsigned char *p = NULL;
-    size_t n = 0, cap = 16;
-    bool open_range = false;
     struct iovec iov;
     int fd = -1;
 
-    p = malloc(REL_HDR + cap * 16);
-    if (!p)
-        goto fail;
     for (size_t i = 0; i < s->nseg; i++) {
         const struct seg *g = s->segs[i];
-        for (size_t j = 0; j < g->n; j++) {
-            if (!g->e[j].released) {
-                open_range = false;
+        for (size_t j = g->lo; j < g->n; j++) {
+            uint64_t id = g->e[j].id;
+            if (g->e[j].released)
+                continue;
+            if (n && owed[2 * n - 1] + 1 == id) {
+                owed[2 * n - 1] = id;
                 continue;
             }
-            if (open_range) {
-                put64(p + REL_HDR + (n - 1) * 16 + 8, g->e[j].id);
-                continue;
-            }
-            if (n == REL_MAX_RANGES)
-                goto write;             /* the rest is delivered again */
             if (n == cap) {
-                unsigned char *q = realloc(p, REL_HDR + cap * 2 * 16);
+                size_t c = cap ? cap * 2 : 16;
+                uint64_t *q = realloc(owed, c * 2 * sizeof *q);
                 if (!q)
                     goto fail;
-                p = q;
-                cap *= 2;
+                owed = q;
+                cap = c;
             }
-            put64(p + REL_HDR + n * 16, g->e[j].id);
-            put64(p + REL_HDR + n * 16 + 8, g->e[j].id);
+            owed[2 * n] = owed[2 * n + 1] = id;
             n++;
-            open_range = true;
         }
     }
-write:
+    if (s->nseg > REL_MAX || n > REL_MAX) {
+        errno = E2BIG;
+        goto fail;
+    }
+    size_t len = REL_HDR + s->nseg * 8 + n * 16;
+    p = malloc(len);
+    if (!p)
+        goto fail;
     memcpy(p, rel_magic, 4);
     put32(p + 4, REL_VERSION);
     put64(p + 8, s->next_id);
-    put32(p + 16, (uint32_t)n);
-    put32(p + 20, 0);
-    put32(p + 20, (uint32_t)crc32(0L, p, (uInt)(REL_HDR + n * 16)));
+    put32(p + 16, (uint32_t)s->nseg);
+    put32(p + 20, (uint32_t)n);
+    put64(p + 24, 0);
+    for (size_t i = 0; i < s->nseg; i++)
+        put64(p + REL_HDR + i * 8, s->segs[i]->first);
+    for (size_t r = 0; r < 2 * n; r++)
+        put64(p + REL_HDR + s->nseg * 8 + r * 8, owed[r]);
+    put32(p + 24, (uint32_t)crc32(0L, p, (uInt)len));
     iov.iov_base = p;
-    iov.iov_len = REL_HDR + n * 16;
+    iov.iov_len = len;
     fd = openat(s->dfd, REL_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0 || pwrite_all(fd, &iov, 1, 0) != 0 || (s->fsync && fsync(fd) != 0) ||
         renameat(s->dfd, REL_TMP, s->dfd, REL_NAME) != 0)
@@ -666,6 +636,7 @@ write:
     close(fd);
     if (s->fsync && fsync(s->dfd) != 0)
         log_warn("spool", "fsync %s: %s", s->dir, strerror(errno));
+    free(owed);
     free(p);
     return;
 fail:
@@ -676,82 +647,255 @@ fail:
         close(fd);
         unlinkat(s->dfd, REL_TMP, 0);
     }
+    free(owed);
     free(p);
 }
 
-/*
- * Read REL_NAME, if present and intact, and mark the entries it lists as
- * released. Returns the next id it recorded, or 0. A damaged file is
- * ignored (its entries are delivered again: duplicates, not loss).
- */
-static uint64_t load_released(struct spool *s)
+/* The saved state, as spool_open reads it. */
+struct saved {
+    bool valid;                         /* read, and intact */
+    bool current;                       /* valid, and the files are as it says */
+    uint64_t next;                      /* the next id at the close */
+    uint64_t *names;                    /* the segments then, ascending */
+    size_t nnames;
+    uint64_t *owed;                     /* ranges of owed ids: pairs first, last */
+    size_t nowed;
+};
+
+static void saved_free(struct saved *sv)
+{
+    free(sv->names);
+    free(sv->owed);
+}
+
+/* Read REL_NAME into sv; a damaged file is ignored (its entries are
+ * delivered again: duplicates, not loss). Notes in s whether it exists. */
+static void load_state(struct spool *s, struct saved *sv)
 {
     unsigned char *p = NULL;
     struct stat sb;
     struct iovec iov;
-    uint64_t next = 0, n, prev = 0;
+    uint64_t m, n;
     uint32_t crc;
-    size_t si = 0, ej = 0;
     int fd;
 
+    memset(sv, 0, sizeof *sv);
     fd = openat(s->dfd, REL_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    s->state_on_disk = fd >= 0 || errno != ENOENT;
     if (fd < 0) {
         if (errno != ENOENT)
             log_warn("spool", "cannot open %s/%s: %s", s->dir, REL_NAME, strerror(errno));
-        return 0;
+        return;
     }
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < REL_HDR ||
-        (uint64_t)sb.st_size > REL_HDR + (uint64_t)REL_MAX_RANGES * 16 ||
-        (sb.st_size - REL_HDR) % 16 != 0)
+        (uint64_t)sb.st_size > REL_HDR + (uint64_t)REL_MAX * 24)
         goto bad;
     p = malloc((size_t)sb.st_size);
     iov.iov_base = p;
     iov.iov_len = (size_t)sb.st_size;
     if (!p || pread_all(fd, &iov, 1, 0) != 0)
         goto bad;
-    n = get32(p + 16);
-    crc = get32(p + 20);
-    put32(p + 20, 0);
-    if (memcmp(p, rel_magic, 4) != 0 || get32(p + 4) != REL_VERSION ||
-        n != ((uint64_t)sb.st_size - REL_HDR) / 16 ||
-        crc != (uint32_t)crc32(0L, p, (uInt)sb.st_size))
+    m = get32(p + 16);
+    n = get32(p + 20);
+    crc = get32(p + 24);
+    put32(p + 24, 0);
+    if (memcmp(p, rel_magic, 4) != 0 || crc != (uint32_t)crc32(0L, p, (uInt)sb.st_size))
         goto bad;
-    for (uint64_t r = 0; r < n; r++) {
-        uint64_t a = get64(p + REL_HDR + r * 16), b = get64(p + REL_HDR + r * 16 + 8);
-        if (a > b || (r > 0 && a <= prev))
+    if (get32(p + 4) != REL_VERSION) {
+        log_warn("spool", "%s/%s has format version %" PRIu32 ", not %d; ignoring it "
+                 "(released entries are delivered again)", s->dir, REL_NAME, get32(p + 4),
+                 REL_VERSION);
+        goto out;
+    }
+    sv->next = get64(p + 8);
+    if (REL_HDR + m * 8 + n * 16 != (uint64_t)sb.st_size || sv->next > MAX_FIRST ||
+        !(sv->names = malloc(m * 8 + 1)) || !(sv->owed = malloc(n * 16 + 1)))
+        goto bad;
+    for (uint64_t i = 0; i < m; i++) {
+        sv->names[i] = get64(p + REL_HDR + i * 8);
+        if (sv->names[i] == 0 || sv->names[i] >= sv->next ||
+            (i > 0 && sv->names[i] <= sv->names[i - 1]))
             goto bad;
-        prev = b;
     }
-    next = get64(p + 8);
-    if (next > MAX_FIRST)
-        next = 0;
-    /* Both lists are in id order: one merge pass. */
-    for (uint64_t r = 0; r < n; r++) {
-        uint64_t a = get64(p + REL_HDR + r * 16), b = get64(p + REL_HDR + r * 16 + 8);
-        while (si < s->nseg) {
-            struct seg *g = s->segs[si];
-            if (ej >= g->n) {
-                si++;
-                ej = 0;
-                continue;
-            }
-            struct sp_entry *e = &g->e[ej];
-            if (e->id > b)
-                break;
-            if (e->id >= a && !e->released)
-                mark_released(s, g, e);
-            ej++;
-        }
+    for (uint64_t r = 0; r < 2 * n; r++) {
+        sv->owed[r] = get64(p + REL_HDR + m * 8 + r * 8);
+        if (sv->owed[r] >= sv->next || (r > 0 && sv->owed[r] < sv->owed[r - 1] + (r % 2 == 0)))
+            goto bad;
     }
-    close(fd);
-    free(p);
-    return next;
+    sv->nnames = (size_t)m;
+    sv->nowed = (size_t)n;
+    sv->valid = true;
+    goto out;
 bad:
     log_warn("spool", "%s/%s is damaged; ignoring it (released entries are delivered "
              "again)", s->dir, REL_NAME);
+    saved_free(sv);
+    memset(sv, 0, sizeof *sv);
+out:
     close(fd);
     free(p);
-    return 0;
+}
+
+/*
+ * Mark released every entry the saved state does not list as owed (an id
+ * below its next id in no range: released or dropped before the close;
+ * ids are never reused, so this holds even when later runs changed the
+ * files). Both lists are in id order: one merge pass.
+ */
+static void apply_state(struct spool *s, const struct saved *sv)
+{
+    size_t r = 0;
+
+    for (size_t i = 0; i < s->nseg; i++) {
+        struct seg *g = s->segs[i];
+        for (size_t j = 0; j < g->n; j++) {
+            struct sp_entry *e = &g->e[j];
+            if (e->id >= sv->next)
+                return;
+            while (r < sv->nowed && sv->owed[2 * r + 1] < e->id)
+                r++;
+            if (!(r < sv->nowed && sv->owed[2 * r] <= e->id) && !e->released)
+                mark_released(s, g, e);
+        }
+    }
+}
+
+/* How many ids in [a, b) the saved state lists as owed. */
+static uint64_t owed_between(const struct saved *sv, uint64_t a, uint64_t b)
+{
+    size_t lo = 0, hi = sv->nowed;
+    uint64_t n = 0;
+
+    while (lo < hi) {                   /* the first range ending at or after a */
+        size_t mid = lo + (hi - lo) / 2;
+        if (sv->owed[2 * mid + 1] < a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t r = lo; r < sv->nowed && sv->owed[2 * r] < b; r++) {
+        uint64_t x = sv->owed[2 * r] > a ? sv->owed[2 * r] : a;
+        uint64_t y = sv->owed[2 * r + 1] + 1 < b ? sv->owed[2 * r + 1] + 1 : b;
+        n += y - x;
+    }
+    return n;
+}
+
+/*
+ * The saved state describes the files as the last clean close left them.
+ * Before this run first changes them (a new segment, a deleted one), it
+ * goes, so that a state file found at open is always current: after a
+ * deletion the removal is synced first; a new segment is named by an id
+ * at or above the saved next id, which marks the state as old anyway.
+ */
+static void state_forget(struct spool *s, bool sync)
+{
+    if (!s->state_on_disk)
+        return;
+    s->state_on_disk = false;
+    if (unlinkat(s->dfd, REL_NAME, 0) != 0 && errno != ENOENT)
+        log_warn("spool", "cannot remove %s/%s: %s", s->dir, REL_NAME, strerror(errno));
+    else if (sync && s->fsync && fsync(s->dfd) != 0)
+        log_warn("spool", "fsync %s: %s", s->dir, strerror(errno));
+}
+
+/*
+ * Count and log what the scan of g skipped: the bytes outside good
+ * entries, and the entries lost with them. With a current saved state
+ * (sv), the segment's ids are [g->first, hi) and the lost entries are
+ * exactly those the state lists as owed that no good entry holds.
+ * Without one, ids within a segment are consecutive, so the entries lost
+ * before a good entry are the ids missing before it; damaged bytes after
+ * the last good entry count as one entry (a torn write, or damage whose
+ * extent the file no longer tells).
+ */
+static void account_damage(struct spool *s, const struct seg *g, const struct saved *sv,
+                           uint64_t hi)
+{
+    uint64_t end = 0, prev = g->first - 1, lost = 0, bytes = 0, at = UINT64_MAX, found = 0;
+    char name[SEG_NAME_LEN + 1];
+
+    for (size_t i = 0; i < g->n; i++) {
+        const struct sp_entry *e = &g->e[i];
+        if (e->off > end) {
+            bytes += e->off - end;
+            if (at == UINT64_MAX)
+                at = end;
+        }
+        lost += e->id - prev - 1;
+        prev = e->id;
+        end = e->off + HDR_SIZE + e->len;
+        found += !e->released && e->id < hi;
+    }
+    if (g->size > end) {
+        bytes += g->size - end;
+        lost++;
+        if (at == UINT64_MAX)
+            at = end;
+    }
+    if (sv) {
+        uint64_t owed = owed_between(sv, g->first, hi);
+        lost = owed > found ? owed - found : 0;
+    }
+    if (!lost && !bytes)
+        return;
+    s->st.corrupt_entries += lost;
+    s->st.corrupt_bytes += bytes;
+    seg_name(name, g->first);
+    log_error("spool", "%s/%s: skipped %" PRIu64 " damaged entries (%" PRIu64
+              " bytes), the first at offset %" PRIu64 "; %zu good entries kept",
+              s->dir, name, lost, bytes, at == UINT64_MAX ? end : at, g->n);
+}
+
+/* A segment the current saved state lists is gone: its owed entries,
+ * the ids [first, hi), are lost. */
+static void account_missing(struct spool *s, const struct saved *sv, uint64_t first,
+                            uint64_t hi)
+{
+    uint64_t lost = owed_between(sv, first, hi);
+    char name[SEG_NAME_LEN + 1];
+
+    seg_name(name, first);
+    if (!lost) {
+        log_warn("spool", "%s/%s is missing; it held nothing still owed", s->dir, name);
+        return;
+    }
+    s->st.corrupt_entries += lost;
+    log_error("spool", "%s/%s: skipped %" PRIu64 " damaged entries: the file is missing "
+              "(it held them at the last clean close)", s->dir, name, lost);
+}
+
+/*
+ * Count the damage of every segment, those on disk and, with a current
+ * state, those it lists that are gone. The segments of the two lists,
+ * merged in id order, split the ids up to the saved next id.
+ */
+static void account_all(struct spool *s, const struct saved *sv)
+{
+    size_t i = 0, k = 0, nk = sv ? sv->nnames : 0;
+
+    while (i < s->nseg || k < nk) {
+        uint64_t disk = i < s->nseg ? s->segs[i]->first : UINT64_MAX;
+        uint64_t listed = k < nk ? sv->names[k] : UINT64_MAX;
+        uint64_t first = disk < listed ? disk : listed, hi;
+        struct seg *g = NULL;
+
+        if (disk == first)
+            g = s->segs[i++];
+        if (listed == first)
+            k++;
+        disk = i < s->nseg ? s->segs[i]->first : UINT64_MAX;
+        listed = k < nk ? sv->names[k] : UINT64_MAX;
+        hi = disk < listed ? disk : listed;
+        if (sv && hi > sv->next)
+            hi = sv->next;
+        if (hi > first + SEG_IDS)       /* a segment holds no more ids */
+            hi = first + SEG_IDS;
+        if (g)
+            account_damage(s, g, sv, hi);
+        else
+            account_missing(s, sv, first, hi);
+    }
 }
 
 /* ---- open ---- */
@@ -826,7 +970,7 @@ nomem:
     return PIPIT_ENOMEM;
 }
 
-/* Scan every listed segment and count what was damaged. */
+/* Scan every listed segment; account_all counts what was damaged. */
 static int scan_all(struct spool *s, char *err, size_t errlen)
 {
     struct scan sc;
@@ -868,7 +1012,6 @@ static int scan_all(struct spool *s, char *err, size_t errlen)
         g->size = (uint64_t)sb.st_size;
         s->st.bytes += g->size;
         s->st.entries += g->live;
-        account_damage(s, g);
     }
     free(sc.buf);
     return r;
@@ -876,7 +1019,8 @@ static int scan_all(struct spool *s, char *err, size_t errlen)
 
 /*
  * Open the spool: create and lock the directory, list and scan the
- * segments, apply the saved release state, delete segments with nothing
+ * segments, apply the saved release state, count the damage (exactly when
+ * that state is current: see account_all), delete segments with nothing
  * left to deliver (never the newest), and choose the next id: after a
  * clean close the one saved; otherwise past every id the newest segment
  * may have handed out.
@@ -884,6 +1028,7 @@ static int scan_all(struct spool *s, char *err, size_t errlen)
 struct spool *spool_open(const struct spool_config *c, char *err, size_t errlen)
 {
     struct spool *s;
+    struct saved sv;
     uint64_t saved_next;
 
     if (!c || !c->dir || !*c->dir || c->max_bytes <= HDR_SIZE ||
@@ -924,7 +1069,14 @@ struct spool *spool_open(const struct spool_config *c, char *err, size_t errlen)
     }
     if (list_segments(s, err, errlen) != PIPIT_OK || scan_all(s, err, errlen) != PIPIT_OK)
         goto fail;
-    saved_next = load_released(s);
+    load_state(s, &sv);
+    if (sv.valid) {
+        apply_state(s, &sv);
+        sv.current = s->nseg == 0 || s->segs[s->nseg - 1]->first < sv.next;
+    }
+    account_all(s, sv.current ? &sv : NULL);
+    saved_next = sv.valid ? sv.next : 0;
+    saved_free(&sv);
 
     s->next_id = 1;
     if (s->nseg) {
@@ -1005,6 +1157,7 @@ static int seg_create(struct spool *s)
     }
     s->segs[s->nseg++] = g;
     s->active = g;
+    state_forget(s, false);
     return PIPIT_OK;
 fail:
     seg_free(g);
@@ -1342,7 +1495,7 @@ void spool_close(struct spool *s)
 {
     if (!s)
         return;
-    save_released(s);
+    save_state(s);
     for (size_t i = 0; i < s->nseg; i++)
         seg_free(s->segs[i]);
     free(s->segs);

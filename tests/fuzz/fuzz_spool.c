@@ -2,7 +2,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -15,6 +14,7 @@
 #include "buf.h"
 #include "log.h"
 #include "spool.h"
+#include "fuzz_dir.h"
 
 #define HDR 40                          /* entry header size (docs/spool.md) */
 
@@ -36,24 +36,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* Remove everything in the directory: the last run's segment, the release
- * state its close saved, and the segment its append made. */
-static void clear(void)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-
-    while (d && (de = readdir(d)) != NULL) {
-        char path[512];
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        unlink(path);
-    }
-    if (d)
-        closedir(d);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct spool_config c = { .dir = dir, .max_bytes = 64 << 20, .segment_bytes = 1 << 20,
@@ -65,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct spool *s;
     int fd;
 
-    clear();
+    fuzz_clear_dir(dir);                /* the last run's segment, state and append */
     snprintf(path, sizeof path, "%s/0000000000000001.seg", dir);
     fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
     if (fd < 0 || (size && write(fd, data, size) != (ssize_t)size))

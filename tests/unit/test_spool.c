@@ -702,6 +702,90 @@ static void test_release_state(void)
     rm_tree(dir);
 }
 
+/* The bytes of a small file, or -1. */
+static ssize_t file_get(const char *path, unsigned char *p, size_t max)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(p, 1, max, f) : 0;
+    if (f)
+        fclose(f);
+    return f ? (ssize_t)n : -1;
+}
+
+static void file_put(const char *path, const unsigned char *p, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(p, 1, len, f) != len)
+        diag("cannot write %s", path);
+    if (f)
+        fclose(f);
+}
+
+/*
+ * The saved state is the truth about the files only while they are as the
+ * clean close left them: the first change of a later run (a new segment, a
+ * deleted one) removes it, and a state file that survived such a change
+ * (a crash before its removal reached the disk) is not used for counting,
+ * since the newest segment is named at or above its next id.
+ */
+static void test_state_current(void)
+{
+    const char *dir = at("current"), *rel = at("current/released");
+    unsigned char saved[4096];
+    uint64_t ids[12], got[16], id = 0;
+    ssize_t saved_len;
+    pid_t pid;
+    int status;
+    /* 440-byte entries, 2048-byte segments: 4 entries a segment (1, 5, 9). */
+    struct spool *s = sp_open(dir, 1 << 20, 2048, SPOOL_BLOCK, true);
+
+    if (!s)
+        return;
+    for (int i = 0; i < 12; i++)
+        put(s, 400, (uint64_t)i, 1, &ids[i]);
+    spool_release(s, ids[0]);
+    spool_release(s, ids[1]);
+    spool_close(s);
+    s = sp_open(dir, 1 << 20, 2048, SPOOL_BLOCK, true);
+    ok(s && exists(rel) && spool_stats(s)->entries == 10,
+       "an open that changes nothing keeps the saved state");
+    ok(s && put(s, 400, 12, 1, &id) == PIPIT_OK && !exists(rel),
+       "the run's first new segment removes it");
+    spool_close(s);
+    s = sp_open(dir, 1 << 20, 2048, SPOOL_BLOCK, true);
+    ok(s && exists(rel), "a clean close saves it again");
+    spool_release(s, ids[2]);
+    spool_release(s, ids[3]);
+    ok(s && !exists(seg_path(dir, ids[0])) && !exists(rel),
+       "deleting a released segment removes it first");
+    spool_close(s);
+
+    saved_len = file_get(rel, saved, sizeof saved);
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        struct spool *c = crashed = sp_open(dir, 1 << 20, 2048, SPOOL_BLOCK, true);
+        for (int i = 4; i < 8 && c; i++)
+            spool_release(c, ids[i]);   /* segment 5 goes */
+        if (!c || put(c, 400, 13, 1, &id) != PIPIT_OK)
+            _exit(1);
+        _exit(0);                       /* a crash */
+    }
+    bool child = saved_len > 0 && pid > 0 && waitpid(pid, &status, 0) == pid &&
+                 WIFEXITED(status) && WEXITSTATUS(status) == 0 && !exists(seg_path(dir, ids[4]));
+    ok(child, "a child releases a segment, appends and exits without closing");
+    if (!child)
+        return;
+    file_put(rel, saved, (size_t)saved_len);   /* as if its removal was lost */
+    s = sp_open(dir, 1 << 20, 2048, SPOOL_BLOCK, true);
+    ok(s && spool_stats(s)->corrupt_entries == 0 && list_ids(s, got, 16) == 6 &&
+       got[0] == ids[8] && got[3] == ids[11],
+       "a state older than the newest segment counts nothing as lost");
+    spool_close(s);
+    rm_tree(dir);
+    log_taken();
+}
+
 /* Found by fuzz_spool: garbage and a damaged copy of an entry between good
  * entries with consecutive ids lose no entry, but their bytes are counted. */
 static void test_regression_dup_id(void)
@@ -972,6 +1056,7 @@ int main(void)
     test_damage_live();
     test_files();
     test_release_state();
+    test_state_current();
     test_regression_dup_id();
     test_failed_write();
     test_failed_sync();
