@@ -654,7 +654,6 @@ fail:
 /* The saved state, as spool_open reads it. */
 struct saved {
     bool valid;                         /* read, and intact */
-    bool current;                       /* valid, and the files are as it says */
     uint64_t next;                      /* the next id at the close */
     uint64_t *names;                    /* the segments then, ascending */
     size_t nnames;
@@ -1029,6 +1028,7 @@ struct spool *spool_open(const struct spool_config *c, char *err, size_t errlen)
 {
     struct spool *s;
     struct saved sv;
+    bool current;
     uint64_t saved_next;
 
     if (!c || !c->dir || !*c->dir || c->max_bytes <= HDR_SIZE ||
@@ -1070,11 +1070,11 @@ struct spool *spool_open(const struct spool_config *c, char *err, size_t errlen)
     if (list_segments(s, err, errlen) != PIPIT_OK || scan_all(s, err, errlen) != PIPIT_OK)
         goto fail;
     load_state(s, &sv);
-    if (sv.valid) {
+    if (sv.valid)
         apply_state(s, &sv);
-        sv.current = s->nseg == 0 || s->segs[s->nseg - 1]->first < sv.next;
-    }
-    account_all(s, sv.current ? &sv : NULL);
+    /* current: no run has appended since the close (see state_forget) */
+    current = sv.valid && (s->nseg == 0 || s->segs[s->nseg - 1]->first < sv.next);
+    account_all(s, current ? &sv : NULL);
     saved_next = sv.valid ? sv.next : 0;
     saved_free(&sv);
 
