@@ -238,8 +238,9 @@ static const char pg_series_sql[] =
  * this flush added to an existing one, then the agent's row. The gap count
  * is the number of holes between the agent's sequence numbers: a new number
  * changes it by 1 - (neighbours already present), except for the agent's
- * first batch. $1 agent, $2 seq, $3 kind, $4 stored, $5 skipped, $6 now,
- * $7 host.
+ * first batch; the neighbour above the largest bigint is not computed, as
+ * it would be out of range. $1 agent, $2 seq, $3 kind, $4 stored,
+ * $5 skipped, $6 now, $7 host.
  */
 static const char pg_ledger_sql[] =
     "WITH nb AS (INSERT INTO @.batches (agent_id, seq, kind, count, skipped, received_at) "
@@ -255,7 +256,7 @@ static const char pg_ledger_sql[] =
     "skipped = a.skipped + excluded.skipped, "
     "gaps = a.gaps + CASE WHEN excluded.batches = 0 OR a.batches = 0 THEN 0 "
     "ELSE 1 - (SELECT count(*) FROM @.batches b WHERE b.agent_id = $1 "
-    "AND b.seq IN ($2 - 1, $2 + 1)) END";
+    "AND b.seq IN ($2 - 1, CASE WHEN $2 < 9223372036854775807 THEN $2 + 1 END)) END";
 
 struct pg_ctx {
     const char *conninfo;               /* option: libpq connection string (secret) */

@@ -162,7 +162,8 @@ static const char *const sqlite_sql[ST_COUNT] = {
         "UPDATE batches SET count = count + ?3, skipped = skipped + ?4 "
         "WHERE agent_id = ?1 AND seq = ?2",
     [ST_NEIGHBOURS] =
-        "SELECT count(*) FROM batches WHERE agent_id = ?1 AND seq IN (?2 - 1, ?2 + 1)",
+        "SELECT count(*) FROM batches WHERE agent_id = ?1 "
+        "AND seq IN (?2 - 1, CASE WHEN ?2 < 9223372036854775807 THEN ?2 + 1 END)",
     [ST_AGENT] =
         "INSERT INTO agents (agent_id, host, first_seen, last_seen, last_seq, batches, "
         "records, skipped, gaps) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, 0) "
