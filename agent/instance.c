@@ -498,6 +498,20 @@ static int64_t api_time_left_ms(pipit_instance *ins)
     return ins->host->time_left_ms(ins->host, ins);
 }
 
+/*
+ * The input has caught up with its source: the open batches close now. Only
+ * on the loop and outside collect(), whose records are not handed over yet.
+ */
+static int api_caught_up(pipit_instance *ins)
+{
+    if (!ins)
+        return PIPIT_EINVAL;
+    if (!pthread_equal(pthread_self(), ins->host->loop_thread) ||
+        (tls_running == ins && ins->collecting))
+        return PIPIT_ESTATE;
+    return ins->host->caught_up ? ins->host->caught_up(ins->host, ins) : PIPIT_ENOTSUP;
+}
+
 static bool api_cancelled(pipit_instance *ins)
 {
     return ins && ins->host->cancelled && ins->host->cancelled(ins->host, ins);
@@ -531,6 +545,7 @@ static const struct pipit_api host_api = {
     .set_result = api_set_result,
     .time_left_ms = api_time_left_ms,
     .cancelled = api_cancelled,
+    .caught_up = api_caught_up,
 };
 
 const struct pipit_api *instance_api(void)

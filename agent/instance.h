@@ -48,6 +48,8 @@ struct instance_host {
     void (*flush_done)(struct instance_host *h, struct pipit_instance *ins,
                        uint64_t batch_id, int status);
     int (*mark)(struct instance_host *h, struct pipit_instance *ins, uint64_t token);
+    /* Loop thread: an input's api->caught_up(). NULL: PIPIT_ENOTSUP. */
+    int (*caught_up)(struct instance_host *h, struct pipit_instance *ins);
     /* Any thread, actions: api->set_result(), api->time_left_ms() and
      * api->cancelled(). NULL: PIPIT_ENOTSUP, -1 (no timeout), false. */
     int (*set_result)(struct instance_host *h, struct pipit_instance *ins,

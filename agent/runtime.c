@@ -119,6 +119,16 @@ static int rt_mark(struct instance_host *h, struct pipit_instance *ins, uint64_t
     return pipeline_mark(rt->gen->pl, ins, token);
 }
 
+static int rt_caught_up(struct instance_host *h, struct pipit_instance *ins)
+{
+    struct runtime *rt = h->opaque;
+    (void)ins;
+    if (!rt->gen || !rt->gen->pl)
+        return PIPIT_ESTATE;
+    pipeline_close_open(rt->gen->pl);
+    return PIPIT_OK;
+}
+
 static void apply_logging(const struct agent_conf *c)
 {
     log_setup(stderr, (enum log_format)log_format_parse(c->agent.log_format),
@@ -681,6 +691,7 @@ int runtime_run(struct agent_conf *conf, const struct runtime_options *opt)
     rt->host.deliver = rt_deliver;
     rt->host.flush_done = rt_flush_done;
     rt->host.mark = rt_mark;
+    rt->host.caught_up = rt_caught_up;
     rt->host.opaque = rt;
     instance_host_open(&rt->host);
 

@@ -21,9 +21,9 @@ echo "|---|---|---:|---:|---:|---:|---:|"
 stored() { sqlite3 "$B/store.db" "SELECT count(*) FROM logs" 2>/dev/null || echo 0; }
 all_stored() { [ "$(stored)" -ge "$WANT" ]; }
 
-# run_config NAME AGENT_LINGER AGGREGATOR_LINGER
+# run_config NAME AGENT_LINGER AGGREGATOR_LINGER [CLOSE_WHEN_CAUGHT_UP]
 run_config() {
-    local name=$1 alinger=$2 glinger=$3 run
+    local name=$1 alinger=$2 glinger=$3 caught=${4:-true} run
     for run in $(seq "$RUNS"); do
         start_mock_broker || { echo "mock broker did not start"; exit 1; }
         rm -rf "$B/agent" "$B/aggregator" "$B/store.db"* "$B/app.log"
@@ -43,6 +43,7 @@ inputs:
   - plugin: kafka
     brokers: $BOOTSTRAP
     group_id: bench-latency
+    close_when_caught_up: $caught
     rdkafka:
       fetch.wait.max.ms: "${LATENCY_FETCH_WAIT_MS:-10}"
 outputs:
@@ -99,4 +100,5 @@ YAML
 
 run_config "defaults (agent linger 1000 ms, aggregator 200 ms)" 1000 200
 run_config "low latency (agent linger 50 ms, aggregator 20 ms)" 50 20
+run_config "low latency, aggregator holding its linger (close_when_caught_up: false)" 50 20 false
 echo

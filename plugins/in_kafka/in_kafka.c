@@ -52,6 +52,7 @@ struct kafka_ctx {
     int64_t max_batch_bytes;
     int64_t dedup_window;
     int64_t max_agents;
+    bool close_when_caught_up;
     struct pipit_strmap rdkafka;
 
     /* clients */
@@ -66,6 +67,7 @@ struct kafka_ctx {
     rd_kafka_message_t *stalled;        /* partly emitted, pipeline was full */
     uint32_t stalled_index;             /* first record not yet emitted */
     bool timer_armed;
+    bool emitted;                       /* records emitted since the queue was last empty */
 
     /* deduplication */
     struct kafka_seen *seen;
@@ -99,6 +101,9 @@ static const struct pipit_option kafka_options[] = {
                   "Sequence numbers remembered per agent above the contiguous floor"),
     PIPIT_OPT_INT("max_agents", "100000", 1, 10000000, struct kafka_ctx, max_agents,
                   "Agents tracked for deduplication (beyond: the store deduplicates alone)"),
+    PIPIT_OPT_BOOL("close_when_caught_up", "true", struct kafka_ctx, close_when_caught_up,
+                   "Close the open batches as soon as the consumer has caught up, instead of "
+                   "holding them for batch.linger_ms"),
     PIPIT_OPT_MAP("rdkafka", struct kafka_ctx, rdkafka,
                   "librdkafka consumer properties, applied last (e.g. security.protocol)"),
     PIPIT_OPT_END
@@ -479,8 +484,10 @@ static int handle_message(pipit_instance *ins, struct kafka_ctx *ctx,
                 ctx->stalled_index = index;
                 return PIPIT_EFULL;
             }
-            if (r == PIPIT_OK)
+            if (r == PIPIT_OK) {
                 ctx->records++;
+                ctx->emitted = true;
+            }
             else {
                 ctx->invalid_records++;
                 api->log(ins, PIPIT_LOG_WARN, "record %u of batch %" PRIu64 " from "
@@ -495,11 +502,25 @@ static int handle_message(pipit_instance *ins, struct kafka_ctx *ctx,
     return PIPIT_OK;
 }
 
+/* The consumer has caught up with its partitions (see kafka_consume). */
+static void caught_up(pipit_instance *ins, struct kafka_ctx *ctx)
+{
+    if (!ctx->emitted || !ctx->close_when_caught_up || !PIPIT_API_HAS(api, caught_up))
+        return;
+    ctx->emitted = false;
+    int e = api->caught_up(ins);
+    if (e != PIPIT_OK)
+        api->log(ins, PIPIT_LOG_DEBUG, "cannot close the open batches: %s", api->strerror(e));
+}
+
 /*
  * Serve the consumer: up to KAFKA_POLL_BUDGET messages per turn, then yield
  * to the loop and continue from a zero timer, until the queue is empty (the
  * IO event fires only when an empty queue gets an element, so it must be
- * drained). A stalled message (pipeline full) is retried first.
+ * drained). A stalled message (pipeline full) is retried first. Once the
+ * queue is empty after records were emitted, the consumer has caught up: no
+ * more is coming to fill the open batches, so they close now
+ * (close_when_caught_up) rather than after batch.linger_ms.
  */
 static void kafka_consume(pipit_instance *ins, struct kafka_ctx *ctx)
 {
@@ -511,8 +532,10 @@ static void kafka_consume(pipit_instance *ins, struct kafka_ctx *ctx)
     }
     for (int i = 0; i < KAFKA_POLL_BUDGET; i++) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(ctx->rk, 0);
-        if (!msg)
+        if (!msg) {
+            caught_up(ins, ctx);
             return;
+        }
         if (msg->err) {
             if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 api->log(ins, PIPIT_LOG_WARN, "consumer: %s", rd_kafka_message_errstr(msg));

@@ -130,6 +130,7 @@ static void *fixture_emitter(void *p)
     emit_gauges(t->ins, t->c);
     t->c->thread_timer_rc = api->timer_start(t->ins, 1, 0, fixture_timer);
     t->c->thread_watch_rc = api->watch_fd(t->ins, 0, PIPIT_FD_READ, fixture_readable);
+    t->c->thread_caught_up_rc = api->caught_up(t->ins);
     return NULL;
 }
 
@@ -140,6 +141,7 @@ static int fixture_collect(pipit_instance *ins, void *data)
     c->collect_calls++;
     if (mode_is(c, "gauges") || mode_is(c, "flood")) {
         emit_gauges(ins, c);
+        c->collect_caught_up_rc = api->caught_up(ins);
     } else if (mode_is(c, "invalid")) {
         struct pipit_record nameless = {
             .struct_size = sizeof nameless, .kind = PIPIT_METRIC,

@@ -25,6 +25,8 @@ struct fixture_ctx {
     char state_dir[4096];               /* api->state_dir(), copied */
     int state_file;                     /* 0 when a file was made in it */
     int thread_timer_rc, thread_watch_rc;  /* loop services off the loop */
+    int thread_caught_up_rc;            /* api->caught_up() off the loop */
+    int collect_caught_up_rc;           /* api->caught_up() inside collect() */
     int watch_rc, timer_rc;             /* loop services from init */
     int timer_fired, fd_events, fd_bytes;
     int timer_stop_rc;

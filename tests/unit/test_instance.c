@@ -208,6 +208,7 @@ static void test_thread(void)
        "thread: its records wait for the loop (not the collection's buffer)");
     ok(c->thread_timer_rc == PIPIT_EINVAL && c->thread_watch_rc == PIPIT_EINVAL,
        "thread: timer_start and watch_fd are refused off the loop thread");
+    is_int(c->thread_caught_up_rc, PIPIT_ESTATE, "thread: caught_up is refused off the loop thread");
     for (int i = 0; i < 1000 && !thread_done(&h); i++)
         uv_run(&h.loop, UV_RUN_NOWAIT);
     is_int(h.records, 7, "thread: the loop delivers all 7");
@@ -302,6 +303,37 @@ static void test_config(void)
     is_str(c->config_count, "5", "config: config_get of a set number is its text");
     is_str(c->config_text, NULL, "config: an unset string option is NULL");
     close_checked(&h, "config", 1);
+}
+
+static int caught_up_calls;
+
+static int count_caught_up(struct instance_host *host, struct pipit_instance *ins)
+{
+    (void)host;
+    (void)ins;
+    caught_up_calls++;
+    return PIPIT_OK;
+}
+
+/* api->caught_up(): handed to the host on the loop, refused inside collect()
+ * (its records are not handed over yet), ENOTSUP where the host has none. */
+static void test_caught_up(void)
+{
+    struct harness h;
+    const struct pipit_api *api = instance_api();
+    struct fixture_ctx *c = open_fixture(&h, "caught_up", "mode=gauges", "count=2", NULL);
+
+    harness_init(&h);
+    is_int(api->caught_up(h.ins), PIPIT_ENOTSUP, "caught_up: ENOTSUP without a host service");
+    h.host.caught_up = count_caught_up;
+    is_int(api->caught_up(h.ins), PIPIT_OK, "caught_up: from the loop, outside collect()");
+    is_int(caught_up_calls, 1, "caught_up: the host was told once");
+    is_int(instance_run(h.ins), PIPIT_OK, "caught_up: collect succeeds");
+    instance_handoff(h.ins);
+    is_int(c->collect_caught_up_rc, PIPIT_ESTATE, "caught_up: refused inside collect()");
+    is_int(caught_up_calls, 1, "caught_up: the host was not told from collect()");
+    ok(PIPIT_API_HAS(api, caught_up), "caught_up: PIPIT_API_HAS sees the service");
+    close_checked(&h, "caught_up", 1);
 }
 
 static void test_loop(void)
@@ -428,6 +460,7 @@ int main(void)
     test_state();
     test_config();
     test_loop();
+    test_caught_up();
     test_logs();
     test_failures();
     fclose(log_file);

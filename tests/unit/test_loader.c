@@ -173,6 +173,9 @@ static void test_resolve(void)
 /* Refusals for the descriptor and ABI, one fixture each. */
 static void test_abi_refusals(void)
 {
+#define ABI_MINOR_TEXT(n) #n
+#define ABI_MINOR_OF(n) ABI_MINOR_TEXT(n)
+#define ABI_MINOR ABI_MINOR_OF(PIPIT_ABI_MINOR)
     static const struct {
         const char *name;
         int rc;
@@ -182,9 +185,9 @@ static void test_abi_refusals(void)
         { "undef",     PIPIT_EABI,    "dlopen failed: " },
         { "null",      PIPIT_EABI,    "pipit_plugin_entry() returned NULL" },
         { "magic",     PIPIT_EABI,    "bad magic 0x12345678" },
-        { "major2",    PIPIT_EABI,    "built for ABI 2.x, this pipit implements 1.3; "
+        { "major2",    PIPIT_EABI,    "built for ABI 2.x, this pipit implements 1." ABI_MINOR "; "
                                       "rebuild the plugin against pipit-sdk 1.x" },
-        { "minor99",   PIPIT_EABI,    "built for ABI 1.99, newer than this pipit (1.3)" },
+        { "minor99",   PIPIT_EABI,    "built for ABI 1.99, newer than this pipit (1." ABI_MINOR ")" },
         { "big",       PIPIT_EABI,    "is larger than this pipit's" },
         { "small",     PIPIT_EABI,    "is smaller than the" },
         { "noname",    PIPIT_EINVAL,  "descriptor has no name" },

@@ -23,7 +23,7 @@ extern "C" {
  */
 #define PIPIT_ABI_MAGIC 0x70697069u /* "pipi" */
 #define PIPIT_ABI_MAJOR 1
-#define PIPIT_ABI_MINOR 3
+#define PIPIT_ABI_MINOR 4
 
 /* The one exported symbol of every plugin. */
 #define PIPIT_ENTRY_SYMBOL "pipit_plugin_entry"
@@ -333,6 +333,14 @@ struct pipit_api {
     /* True once the run is being stopped (SIGINT, SIGTERM, the daemon
      * shutting down): end the step soon with PIPIT_ECANCELED. */
     bool (*cancelled)(pipit_instance *ins);
+
+    /* Since ABI 1.4, inputs, loop thread (not from collect()): the source
+     * has nothing more waiting right now (a consumer that has caught up).
+     * The host closes the open batches at once instead of holding them for
+     * batch.linger_ms, which is only worth waiting while more is coming.
+     * Call it when a read finds nothing after records were emitted, not on
+     * every idle poll. PIPIT_ESTATE from another thread or inside collect(). */
+    int (*caught_up)(pipit_instance *ins);
 };
 
 /* The longest result value api->set_result() keeps. */
