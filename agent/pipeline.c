@@ -512,8 +512,17 @@ bool pipeline_high_water(const struct pipeline *pl)
 
 void pipeline_close_open(struct pipeline *pl)
 {
+    pl->close_when_free = false;
     for (int k = PIPIT_METRIC; k <= PIPIT_RECORD_KIND_MAX; k++)
         close_batch(pl, k);
+}
+
+void pipeline_caught_up(struct pipeline *pl)
+{
+    if (pl->head)
+        pl->close_when_free = true;     /* release_delivered closes them */
+    else
+        pipeline_close_open(pl);
 }
 
 bool pipeline_idle(const struct pipeline *pl)
@@ -626,6 +635,8 @@ static void release_delivered(struct pipeline *pl)
     if (freed_spool && pl->unspooled)
         spool_pending(pl);              /* space was released */
     ack_marks(pl);
+    if (!pl->head && pl->close_when_free && !pl->closing)
+        pipeline_close_open(pl);
 }
 
 static void retry_fired(uv_timer_t *t)

@@ -74,6 +74,7 @@ struct pipeline {
     uint64_t drops_unlogged;
     int handles;                        /* open uv handles, for pipeline_close */
     bool closing;
+    bool close_when_free;               /* an input caught up while batches were queued */
 
     bool encode;                        /* wire-encode every closed batch */
     struct wire_encode_opts wire;       /* borrowed key */
@@ -115,6 +116,10 @@ int pipeline_deliver(struct pipeline *pl, int kind, const char *lines, size_t le
 bool pipeline_high_water(const struct pipeline *pl);
 /* Close every open batch now (for drain). */
 void pipeline_close_open(struct pipeline *pl);
+/* An input has caught up with its source: close the open batches now when
+ * nothing is queued, else as soon as the queue has been delivered (what
+ * arrives meanwhile is stored together, as a group commit). */
+void pipeline_caught_up(struct pipeline *pl);
 /* True when no open batch and no undelivered batch remain. */
 bool pipeline_idle(const struct pipeline *pl);
 /* Count and log what is still undelivered, and free it (drain timed out). */

@@ -125,7 +125,7 @@ static int rt_caught_up(struct instance_host *h, struct pipit_instance *ins)
     (void)ins;
     if (!rt->gen || !rt->gen->pl)
         return PIPIT_ESTATE;
-    pipeline_close_open(rt->gen->pl);
+    pipeline_caught_up(rt->gen->pl);
     return PIPIT_OK;
 }
 

@@ -684,6 +684,49 @@ static void test_close_open(void)
     env_close(&e);
 }
 
+/* An input caught up: the open batch closes at once when nothing is queued;
+ * while a batch is in flight, records gather and close when it is released. */
+static void test_caught_up(void)
+{
+    static const int script[] = { PIPIT_PENDING };
+    struct env e;
+    struct fake_out fa;
+    struct pipit_instance a;
+    struct pipit_instance *outs[] = { &a };
+    char na[] = "a";
+
+    make_out(&a, &fa, na, ALL_KINDS);
+    fa.script = script;
+    fa.nscript = 1;
+    env_open(&e, "caught_up", 1000, 1 << 20, 60000 * MS, 1 << 20, outs, 1);
+    deliver(&e, PIPIT_LOG, 'l', 1, 2, 6);
+    pipeline_caught_up(e.pl);
+    is_int(e.pl->stats.batches_closed, 1, "caught_up: nothing queued, the open batch closes at once");
+    struct until u = { .e = &e, .f = &fa, .calls = 1 };
+    ok(run_until(&e, has_calls, &u, UV_RUN_NOWAIT) && e.pl->outs[0].inflight == 1,
+       "caught_up: the output has it in flight");
+    deliver(&e, PIPIT_LOG, 'l', 3, 3, 6);
+    pipeline_caught_up(e.pl);
+    deliver(&e, PIPIT_LOG, 'l', 6, 1, 6);
+    for (int i = 0; i < 10; i++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    ok(e.pl->stats.batches_closed == 1 && fa.ncalls == 1,
+       "caught_up: while a batch is in flight, the new records stay open");
+    pipeline_flush_done(e.pl, &a, fa.calls[0].id, PIPIT_OK);
+    u = (struct until){ .e = &e, .f = &fa, .calls = 2 };
+    ok(run_until(&e, has_calls, &u, UV_RUN_NOWAIT) && e.pl->stats.batches_closed == 2 &&
+       fa.calls[1].count == 4 && strcmp(fa.calls[1].payload, "l0003\nl0004\nl0005\nl0006\n") == 0,
+       "caught_up: once it is delivered, the 4 gathered records go as one batch");
+    u = (struct until){ .e = &e, .calls = 0 };
+    ok(run_until(&e, is_idle, &u, UV_RUN_NOWAIT) && !e.pl->close_when_free,
+       "caught_up: idle afterwards, nothing left to close");
+    deliver(&e, PIPIT_LOG, 'l', 7, 1, 6);
+    for (int i = 0; i < 10; i++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    is_int(e.pl->stats.batches_closed, 2, "caught_up: a later record waits for the linger again");
+    env_close(&e);
+}
+
 /* A drain that timed out: everything undelivered is counted as lost. */
 static void test_abandon(void)
 {
@@ -958,6 +1001,7 @@ int main(void)
     test_error();
     test_full();
     test_close_open();
+    test_caught_up();
     test_abandon();
     test_pending();
     test_marks();

@@ -336,8 +336,10 @@ struct pipit_api {
 
     /* Since ABI 1.4, inputs, loop thread (not from collect()): the source
      * has nothing more waiting right now (a consumer that has caught up).
-     * The host closes the open batches at once instead of holding them for
-     * batch.linger_ms, which is only worth waiting while more is coming.
+     * The host closes the open batches instead of holding them for
+     * batch.linger_ms, which is only worth waiting while more is coming:
+     * at once, or, while earlier batches are still being delivered, as soon
+     * as they are (what arrives meanwhile goes with them).
      * Call it when a read finds nothing after records were emitted, not on
      * every idle poll. PIPIT_ESTATE from another thread or inside collect(). */
     int (*caught_up)(pipit_instance *ins);
