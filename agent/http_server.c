@@ -1,4 +1,4 @@
-/* http_server.c: /metrics, /healthz, /readyz, the /v1 query API and the status page, served by libmicrohttpd's threads. */
+/* http_server.c: /metrics, /healthz, /readyz, the /v1 query API and the status page, served by libmicrohttpd's threads (opened by http_mhd.c). */
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <pipit/plugin.h>
 #include "config.h"
 #include "errors.h"
+#include "http_mhd.h"
 #include "http_server.h"
 #include "log.h"
 #include "query_params.h"
@@ -66,7 +66,7 @@ static int64_t mono_ns(void)
  * the token, not even its length. */
 static bool token_ok(const struct http_server *s, struct MHD_Connection *c)
 {
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    const char *h = http_mhd.lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     unsigned char sha[SHA256_DIGEST_LENGTH];
     size_t n = 0;
     const char *t = http_bearer_token(h, &n);
@@ -90,18 +90,18 @@ static enum MHD_Result reply(struct http_server *s, struct MHD_Connection *c,
                              unsigned code, const char *type, const char *body,
                              size_t len)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body,
-                                                             MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = http_mhd.create_response_from_buffer(len, (void *)body,
+                                                                  MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", type);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
+    http_mhd.add_response_header(r, "Content-Type", type);
+    http_mhd.add_response_header(r, "Cache-Control", "no-store");
     if (code == 401)
-        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"pipit\"");
+        http_mhd.add_response_header(r, "WWW-Authenticate", "Bearer realm=\"pipit\"");
     if (code == 405)
-        MHD_add_response_header(r, "Allow", "GET, HEAD");
-    enum MHD_Result ret = MHD_queue_response(c, code, r);
-    MHD_destroy_response(r);
+        http_mhd.add_response_header(r, "Allow", "GET, HEAD");
+    enum MHD_Result ret = http_mhd.queue_response(c, code, r);
+    http_mhd.destroy_response(r);
     unsigned i = status_index(code);
     if (i < HTTP_ST_MAX)
         atomic_fetch_add(&s->counts[i], 1);
@@ -175,7 +175,7 @@ static enum MHD_Result serve_query(struct http_server *s, struct MHD_Connection 
 
     if (!r)
         return reply_error(s, c, 500, "out of memory");
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
+    http_mhd.get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
     if (args.overflow) {
         snprintf(why, sizeof why, "more than %d parameters", HTTP_MAX_ARGS);
         ret = reply_error_json(s, c, 400, why);
@@ -236,8 +236,8 @@ static enum MHD_Result serve_snapshot(struct http_server *s, struct MHD_Connecti
 /* A request declares a body: Content-Length above 0 or chunked. */
 static bool has_body(struct MHD_Connection *c)
 {
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+    const char *cl = http_mhd.lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    const char *te = http_mhd.lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
     return te || (cl && strspn(cl, "0 \t") != strlen(cl));
 }
 
@@ -349,10 +349,12 @@ struct http_server *http_server_start(const struct http_server_config *c,
                                       char *err, size_t errlen)
 {
     struct http_server_addr addr;
-    struct http_server *s = calloc(1, sizeof *s);
+    struct http_server *s;
     char why[128];
 
-    if (!s) {
+    if (http_mhd_load(err, errlen) != PIPIT_OK)  /* before anything is held */
+        return NULL;
+    if (!(s = calloc(1, sizeof *s))) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
@@ -385,7 +387,7 @@ struct http_server *http_server_start(const struct http_server_config *c,
     if (s->query_db && c->query_threads > 1)  /* a slow query holds one thread only */
         HTTP_OPT(MHD_OPTION_THREAD_POOL_SIZE, c->query_threads, NULL);
     if (c->tls_cert) {
-        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        if (http_mhd.is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
             snprintf(err, errlen, "http.tls_cert: this libmicrohttpd has no TLS support");
             goto fail;
         }
@@ -401,8 +403,8 @@ struct http_server *http_server_start(const struct http_server_config *c,
     uint16_t port = ntohs(addr.ss.ss_family == AF_INET6
                           ? ((struct sockaddr_in6 *)&addr.ss)->sin6_port
                           : ((struct sockaddr_in *)&addr.ss)->sin_port);
-    s->mhd = MHD_start_daemon(flags, port, NULL, NULL, on_request, s,
-                              MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    s->mhd = http_mhd.start_daemon(flags, port, NULL, NULL, on_request, s,
+                                   MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->mhd) {
         snprintf(err, errlen, "cannot serve on %s (address in use, not local, or a bad "
                  "certificate or key; see the lines above)", c->listen);
@@ -419,7 +421,8 @@ fail:
 
 unsigned http_server_port(const struct http_server *s)
 {
-    const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *i =
+        http_mhd.get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     return i ? i->port : 0;
 }
 
@@ -452,7 +455,7 @@ void http_server_stop(struct http_server *s)
 {
     if (!s)
         return;
-    MHD_stop_daemon(s->mhd);
+    http_mhd.stop_daemon(s->mhd);
     free_tls(s);
     free(s->snap.metrics);
     free(s->snap.ready);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include "http_mhd.h"
 #include "http_parse.h"
 #include "instance.h"
 #include "log.h"
@@ -499,9 +500,31 @@ static void check_http_file(const struct agent_conf *c, const struct cfg_node *r
 }
 
 /*
+ * The endpoints are on: libmicrohttpd, which pipit opens only then, must
+ * load. The error names the key that turned them on: http.enabled, or
+ * agent.role when enabled follows the aggregator role.
+ */
+static void check_http_library(struct agent_conf *c, const struct cfg_node *root,
+                               struct diag *d)
+{
+    char why[512];
+    int line = section_line(root, "http", "enabled");
+
+    if (!c->http.enabled || http_mhd_load(why, sizeof why) == PIPIT_OK)
+        return;
+    if (line)
+        diag_add(d, c->file, line, "http.enabled", "the HTTP endpoints are on, but %s", why);
+    else
+        diag_add(d, c->file, key_line(root, "role"), "agent.role",
+                 "the aggregator role turns the HTTP endpoints on (set http.enabled: "
+                 "false to run without them), but %s", why);
+}
+
+/*
  * The http: section: enabled follows agent.role unless written; the listen
  * address parses; TLS needs both files; every file named is readable (the
- * token's contents are read only when the server starts, never logged).
+ * token's contents are read only when the server starts, never logged);
+ * libmicrohttpd loads when the endpoints are on.
  */
 static void check_http(struct agent_conf *c, const struct cfg_node *root, struct diag *d)
 {
@@ -510,6 +533,7 @@ static void check_http(struct agent_conf *c, const struct cfg_node *root, struct
 
     if (!section_line(root, "http", "enabled"))
         c->http.enabled = strcmp(c->agent.role, "aggregator") == 0;
+    check_http_library(c, root, d);
     if (http_parse_listen(c->http.listen, &addr, why, sizeof why) != PIPIT_OK)
         diag_add(d, c->file, section_line(root, "http", "listen"), "http.listen",
                  "%s", why);
