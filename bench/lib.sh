@@ -18,6 +18,12 @@ cpu_seconds() {
     awk -v hz="$HZ" '{ sub(/^.*\) /, ""); printf "%.3f\n", ($12 + $13) / hz }' "/proc/$1/stat"
 }
 
+# run_ms PID: milliseconds on CPU of the threads the process has now
+# (/proc/PID/task/*/schedstat, nanoseconds; threads that ended are not in it).
+run_ms() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.1f\n", s / 1e6 }'
+}
+
 # hwm_mib PID / rss_mib PID: peak and current resident set, MiB.
 hwm_mib() { awk '/^VmHWM:/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status"; }
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status"; }
