@@ -11,6 +11,7 @@ echo "### idle metric path: cpu, memory, load, disk, net, uptime, process into K
 echo
 echo "| interval | run | pipitd CPU s | share of one core | CPU ms (schedstat) | share (schedstat) | RSS MiB | PSS MiB | anonymous MiB | peak RSS MiB | records |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+threads=()
 for case in 1s 1s+p30s 10s; do
     interval=${case%%+*}
     pinterval=$interval
@@ -40,7 +41,9 @@ YAML
         start_daemon "$B/p.yaml"
         sleep 5
         cpu0=$(cpu_seconds "$DPID") ms0=$(run_ms "$DPID")
+        thread_snap "$DPID" >"$B/threads0"
         sleep "$SECS"
+        thread_snap "$DPID" >"$B/threads1"
         cpu=$(calc "$(cpu_seconds "$DPID") - $cpu0")
         ms=$(calc "$(run_ms "$DPID") - $ms0")
         rss=$(rss_mib "$DPID")
@@ -51,6 +54,7 @@ YAML
         recs=$(sed -n 's/.*output totals: batches=[0-9]* records=\([0-9]*\).*/\1/p' "$B/pipitd.log" | head -n 1)
         share=$(calc "$cpu / $SECS * 100")
         sshare=$(calc "$ms / $SECS / 10")
+        threads+=("$case run $run: $(thread_delta "$DPID" "$B/threads0" "$B/threads1")")
         shares+=("$share") sshares+=("$sshare")
         printf '| %s | %s | %s | %s %% | %s | %s %% | %s | %s | %s | %s | %s |\n' "$case" "$run" \
             "$cpu" "$share" "$ms" "$sshare" "$rss" "$pss" "$anon" "$hwm" "$recs"
@@ -59,4 +63,8 @@ YAML
         "$(median "${sshares[@]}")"
 done
 stop_mock_broker
+echo
+echo "Per thread (ms on CPU / time slices, from /proc/PID/task/*/schedstat):"
+echo
+printf -- '- %s\n' "${threads[@]}"
 echo
