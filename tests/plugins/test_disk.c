@@ -305,7 +305,7 @@ static int mount_change_child(const char *dir)
     struct tp t;
     int fail = 0;
 
-    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+    if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0)
         return 64;
     snprintf(inc, sizeof inc, "include_mounts=%s", dir);
     if (tp_open(&t, "disk", kv) != PIPIT_OK)
