@@ -18,6 +18,28 @@ cpu_seconds() {
     awk -v hz="$HZ" '{ sub(/^.*\) /, ""); printf "%.3f\n", ($12 + $13) / hz }' "/proc/$1/stat"
 }
 
+# run_ms PID: milliseconds on CPU of the threads the process has now
+# (/proc/PID/task/*/schedstat, nanoseconds; threads that ended are not in it).
+run_ms() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.1f\n", s / 1e6 }'
+}
+
+# thread_snap PID: one line per thread: tid, name, ns on CPU, time slices.
+thread_snap() {
+    for t in /proc/"$1"/task/*; do
+        printf '%s %s %s\n' "${t##*/}" "$(cat "$t/comm")" "$(cat "$t/schedstat" 2>/dev/null)"
+    done | sort
+}
+
+# thread_delta PID BEFORE AFTER: ms on CPU and slices between two thread_snap,
+# summed per role ("loop" is the main thread, "workers" the other pipitd ones).
+thread_delta() {
+    join "$2" "$3" | awk -v pid="$1" '{ n = $2; if (n == "pipitd") n = $1 == pid ? "loop" : "workers";
+        else if (n ~ /^rdk:broker/) n = "rdk:brokers";
+        ms[n] += ($7 - $3) / 1e6; sl[n] += $9 - $5 }
+        END { for (n in ms) printf "%s %.1f ms / %d; ", n, ms[n], sl[n]; print "" }'
+}
+
 # hwm_mib PID / rss_mib PID: peak and current resident set, MiB.
 hwm_mib() { awk '/^VmHWM:/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status"; }
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status"; }

@@ -93,20 +93,6 @@ fail:
  */
 ssize_t procfile_read_at(int dirfd, const char *path, char *buf, size_t size)
 {
-    return procfile_read_until(dirfd, path, buf, size, false);
-}
-
-/*
- * procfile_read_at, but with short_is_end a read() that returns fewer
- * bytes than asked ends the file. That holds for the small procfs files
- * made at open (/proc/<pid>/stat: the kernel formats the whole file and
- * hands it over in one read when the buffer can hold it), and it saves
- * the read() that would only return 0: about a quarter of what a scan of
- * /proc/<pid>/stat costs.
- */
-ssize_t procfile_read_until(int dirfd, const char *path, char *buf, size_t size,
-                            bool short_is_end)
-{
     size_t n = 0;
     int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 
@@ -126,8 +112,6 @@ ssize_t procfile_read_until(int dirfd, const char *path, char *buf, size_t size,
         if (r == 0)
             break;
         n += (size_t)r;
-        if (short_is_end && n < size - 1)
-            break;
     }
     close(fd);
     buf[n] = '\0';

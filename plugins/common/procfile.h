@@ -16,8 +16,6 @@ PROCFILE_HIDDEN int procfile_read(const struct pipit_api *api, pipit_instance *i
                                   char **buf, size_t *cap, size_t *len);
 PROCFILE_HIDDEN ssize_t procfile_read_at(int dirfd, const char *path, char *buf,
                                          size_t size);
-PROCFILE_HIDDEN ssize_t procfile_read_until(int dirfd, const char *path, char *buf,
-                                            size_t size, bool short_is_end);
 /* Fields of /proc lines, parsed in place and independently of the locale. */
 PROCFILE_HIDDEN int procfile_u64(const char **p, uint64_t *out);
 PROCFILE_HIDDEN bool procfile_decimal(const char **p, double *out);

@@ -8,9 +8,15 @@
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC 0x9fa0
+#endif
 
 #define DISK_FILE_MAX  (64u << 20)      /* refuse a mount table or diskstats larger */
 #define DISK_NAME_MAX  64               /* kernel device names are at most 31 bytes */
@@ -91,6 +97,9 @@ struct disk_ctx {
     struct disk_dev *devs;              /* selected devices, reused */
     size_t ndevs, devs_alloc;
     bool mounts_cap_logged, devs_cap_logged;
+    int watch_fd;                       /* the mount table open for poll() */
+    bool watching;                      /* watch_fd is open (procfs table) */
+    bool mounts_current;                /* ctx->mounts parsed since the last change */
 };
 
 static const struct pipit_option disk_options[] = {
@@ -259,6 +268,63 @@ next:
     return PIPIT_OK;
 }
 
+/*
+ * Watch the mount table when it is procfs: poll() on an open
+ * /proc/<pid>/mounts reports POLLPRI once the mount namespace has changed
+ * since the last poll, so a collection rereads and parses the table only
+ * then. Any other file (a copy, a test fixture) is read at every
+ * collection, as it cannot say that it changed.
+ */
+static void disk_watch_open(struct disk_ctx *ctx)
+{
+    struct statfs fs;
+    int fd = open(ctx->mounts_file, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return;                         /* the read that follows says why */
+    if (fstatfs(fd, &fs) != 0 || fs.f_type != PROC_SUPER_MAGIC) {
+        close(fd);
+        return;
+    }
+    ctx->watch_fd = fd;
+    ctx->watching = true;
+}
+
+/*
+ * Whether ctx->mounts still describes the mount table. The poll() also
+ * clears the event, before the table is read again.
+ */
+static bool disk_mounts_unchanged(struct disk_ctx *ctx)
+{
+    struct pollfd pfd = { .fd = ctx->watch_fd, .events = POLLPRI };
+    bool changed;
+
+    if (!ctx->watching)
+        return false;
+    changed = poll(&pfd, 1, 0) != 0;    /* an event or an error: read again */
+    return !changed && ctx->mounts_current;
+}
+
+/*
+ * Read and parse the mount table unless it has not changed since the
+ * last parse. Returns PIPIT_OK or the error of procfile_read or
+ * disk_parse_mounts (logged); after an error the next call reads again.
+ */
+static int disk_read_mounts(pipit_instance *ins, struct disk_ctx *ctx)
+{
+    int rc;
+
+    if (disk_mounts_unchanged(ctx))
+        return PIPIT_OK;
+    ctx->mounts_current = false;
+    rc = procfile_read(api, ins, ctx->mounts_file, DISK_FILE_MAX, 8192,
+                       &ctx->mbuf, &ctx->mbufcap, NULL);
+    if (rc == PIPIT_OK)
+        rc = disk_parse_mounts(ins, ctx);
+    ctx->mounts_current = rc == PIPIT_OK;
+    return rc;
+}
+
 static void disk_emit(pipit_instance *ins, int64_t t, int type,
                       const char *name, double value,
                       const struct pipit_label *labels, size_t nlabels)
@@ -285,11 +351,7 @@ static int disk_collect_filesystems(pipit_instance *ins, struct disk_ctx *ctx,
     char path[8192];
     int rc;
 
-    rc = procfile_read(api, ins, ctx->mounts_file, DISK_FILE_MAX, 8192,
-                       &ctx->mbuf, &ctx->mbufcap, NULL);
-    if (rc == PIPIT_OK)
-        rc = disk_parse_mounts(ins, ctx);
-    if (rc != PIPIT_OK)
+    if ((rc = disk_read_mounts(ins, ctx)) != PIPIT_OK)
         return rc;
 
     for (size_t i = 0; i < ctx->nmounts; i++) {
@@ -486,6 +548,9 @@ static void disk_free(struct disk_ctx *ctx)
     ctx->mounts = NULL;
     ctx->order = NULL;
     ctx->devs = NULL;
+    if (ctx->watching)
+        close(ctx->watch_fd);
+    ctx->watching = ctx->mounts_current = false;
 }
 
 /*
@@ -518,10 +583,8 @@ static int disk_init(pipit_instance *ins, void *data)
     if (!ctx->root_path)
         ctx->root_path = "";
     if (ctx->filesystems) {
-        rc = procfile_read(api, ins, ctx->mounts_file, DISK_FILE_MAX, 8192,
-                           &ctx->mbuf, &ctx->mbufcap, NULL);
-        if (rc == PIPIT_OK)
-            rc = disk_parse_mounts(ins, ctx);
+        disk_watch_open(ctx);
+        rc = disk_read_mounts(ins, ctx);
     }
     if (rc == PIPIT_OK && ctx->io) {
         rc = procfile_read(api, ins, ctx->stats_file, DISK_FILE_MAX, 8192,

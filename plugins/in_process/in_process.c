@@ -10,7 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC 0x9fa0
+#endif
 
 #define PROCESS_STAT_MAX 4096           /* a stat line is a few hundred bytes */
 #define PROCESS_FIELDS   24             /* fields used, counted as in proc(5) */
@@ -46,11 +52,23 @@ struct process_ctx {
     const char *proc_path;              /* root of procfs */
     struct pipit_strlist match;         /* comm globs for per-process metrics */
     int64_t max_processes;              /* cap on per-process series */
+    int64_t keep_open;                  /* cap on stat files kept open */
 
     /* state */
     long clk_tck;                       /* jiffies per second */
     long page_size;                     /* bytes per RSS page */
     bool cap_logged;                    /* max_processes warning given */
+    size_t keep_max;                    /* keep_open within RLIMIT_NOFILE; 0 off */
+    struct process_open *open;          /* kept stat files, sorted by pid */
+    size_t nopen;
+    struct process_open *next;          /* those of the scan running, same size */
+    size_t nnext;
+};
+
+/* A /proc/<pid>/stat kept open between scans, read again with pread(). */
+struct process_open {
+    int pid;
+    int fd;                             /* -1 once taken over by the scan */
 };
 
 /* What one /proc/[pid]/stat says. */
@@ -72,6 +90,10 @@ static const struct pipit_option process_options[] = {
                   max_processes,
                   "Report at most this many matching processes; more are "
                   "counted in process.untracked and logged"),
+    PIPIT_OPT_INT("keep_open", "1024", 0, 1000000, struct process_ctx, keep_open,
+                  "Keep up to this many /proc/<pid>/stat files open between "
+                  "collections (at most a quarter of RLIMIT_NOFILE); 0 opens "
+                  "each file at every collection"),
     PIPIT_OPT_END
 };
 
@@ -151,18 +173,128 @@ static bool process_parse(char *buf, struct process_stat *st)
 }
 
 /*
- * Read <dir>/<pid>/stat into buf with one read() (a short read is the
- * whole file). Returns the length, 0 when the process
- * has gone (ENOENT, ESRCH: normal while scanning), or -errno.
+ * How many stat files init lets a scan keep open: keep_open, but at most a
+ * quarter of the soft RLIMIT_NOFILE, so that the rest of the daemon keeps
+ * its descriptors; and none unless dfd (proc_path) is procfs, where a file
+ * kept open is formatted afresh at each pread() from offset 0 and fails
+ * with ESRCH once its process has gone. A plain directory (a copy of /proc)
+ * would go on returning the old contents.
  */
-static ssize_t process_read_stat(int dirfd_, const char *pid, char *buf,
-                                 size_t size)
+static size_t process_keep_max(const struct process_ctx *ctx, int dfd)
 {
-    char rel[64];
+    struct statfs fs;
+    struct rlimit rl;
+    uint64_t n = (uint64_t)ctx->keep_open;
+
+    if (n == 0 || fstatfs(dfd, &fs) != 0 || fs.f_type != PROC_SUPER_MAGIC)
+        return 0;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+        && n > rl.rlim_cur / 4)
+        n = rl.rlim_cur / 4;
+    return (size_t)n;
+}
+
+static int process_open_cmp(const void *a, const void *b)
+{
+    const struct process_open *x = a, *y = b;
+
+    return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* The stat file of pid kept from the last scan, now owned by the caller; or -1. */
+static int process_take(struct process_ctx *ctx, int pid)
+{
+    struct process_open key = { .pid = pid }, *o;
+    int fd;
+
+    o = bsearch(&key, ctx->open, ctx->nopen, sizeof *o, process_open_cmp);
+    if (!o || o->fd < 0)
+        return -1;
+    fd = o->fd;
+    o->fd = -1;
+    return fd;
+}
+
+/* Keep fd (the stat file of pid) for the next scan, or close it when full. */
+static void process_keep(struct process_ctx *ctx, int pid, int fd)
+{
+    if (pid <= 0 || ctx->nnext >= ctx->keep_max) {
+        close(fd);
+        return;
+    }
+    ctx->next[ctx->nnext].pid = pid;
+    ctx->next[ctx->nnext].fd = fd;
+    ctx->nnext++;
+}
+
+/*
+ * End of a scan: close the files of processes not seen again, and make
+ * the files kept by this scan the ones the next scan looks up (sorted:
+ * /proc lists pids in increasing order, so the sort rarely moves anything).
+ */
+static void process_scan_end(struct process_ctx *ctx)
+{
+    struct process_open *t = ctx->open;
+
+    for (size_t i = 0; i < ctx->nopen; i++)
+        if (ctx->open[i].fd >= 0)
+            close(ctx->open[i].fd);
+    qsort(ctx->next, ctx->nnext, sizeof *ctx->next, process_open_cmp);
+    ctx->open = ctx->next;
+    ctx->nopen = ctx->nnext;
+    ctx->next = t;
+    ctx->nnext = 0;
+}
+
+/* One read() or pread() at offset 0 into buf, NUL-terminated; -errno on failure. */
+static ssize_t process_read_fd(int fd, bool again, char *buf, size_t size)
+{
     ssize_t n;
 
+    do
+        n = again ? pread(fd, buf, size - 1, 0) : read(fd, buf, size - 1);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    buf[n] = '\0';
+    return n;
+}
+
+/*
+ * Read <dir>/<pid>/stat into buf with one read: the kernel formats the
+ * whole file at once, so a short read is the whole file, and one that
+ * fills the buffer is too long for it. The file kept open from the last
+ * scan is read again with pread() when there is one; the new file when
+ * that process has gone (the pid may be someone else's by now). Returns
+ * the length, 0 when the process has gone (ENOENT, ESRCH: normal while
+ * scanning), or -errno. The file is kept for the next scan when there is
+ * room (see process_keep_max), closed otherwise.
+ */
+static ssize_t process_read_stat(struct process_ctx *ctx, int dfd,
+                                 const char *pid, char *buf, size_t size)
+{
+    char rel[64];
+    long long id = ctx->keep_max && strlen(pid) < 10 ? atoll(pid) : 0;
+    int fd = id > 0 ? process_take(ctx, (int)id) : -1;
+    ssize_t n;
+
+    if (fd >= 0) {
+        n = process_read_fd(fd, true, buf, size);
+        if (n > 0) {
+            process_keep(ctx, (int)id, fd);
+            return n;
+        }
+        close(fd);                      /* gone: ESRCH, or empty */
+    }
     snprintf(rel, sizeof rel, "%s/stat", pid);
-    n = procfile_read_until(dirfd_, rel, buf, size, true);
+    fd = openat(dfd, rel, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT || errno == ESRCH ? 0 : -errno;
+    n = process_read_fd(fd, false, buf, size);
+    if (n > 0 && id > 0)
+        process_keep(ctx, (int)id, fd);
+    else
+        close(fd);
     return n == -ENOENT || n == -ESRCH ? 0 : n;
 }
 
@@ -207,7 +339,17 @@ static int process_init(pipit_instance *ins, void *data)
                  strerror_r(e, ebuf, sizeof ebuf));
         return procfile_errno(e);
     }
+    ctx->keep_max = process_keep_max(ctx, dirfd(d));
     closedir(d);
+    if (ctx->keep_max) {
+        ctx->open = calloc(ctx->keep_max, sizeof *ctx->open);
+        ctx->next = calloc(ctx->keep_max, sizeof *ctx->next);
+        if (!ctx->open || !ctx->next) {
+            free(ctx->open);
+            free(ctx->next);
+            return PIPIT_ENOMEM;
+        }
+    }
     return PIPIT_OK;
 }
 
@@ -242,7 +384,7 @@ static int process_collect(pipit_instance *ins, void *data)
         if (pid[0] < '1' || pid[0] > '9' || strspn(pid, "0123456789") != strlen(pid)
             || strlen(pid) > 20)
             continue;
-        n = process_read_stat(dirfd(d), pid, buf, sizeof buf);
+        n = process_read_stat(ctx, dirfd(d), pid, buf, sizeof buf);
         if (n == 0)
             continue;                   /* exited while we looked */
         if (n < 0) {
@@ -278,11 +420,13 @@ static int process_collect(pipit_instance *ins, void *data)
     if (errno) {
         int e = errno;
 
+        process_scan_end(ctx);
         closedir(d);
         api->log(ins, PIPIT_LOG_ERROR, "cannot list %s: %s", ctx->proc_path,
                  strerror_r(e, ebuf, sizeof ebuf));
         return PIPIT_EIO;
     }
+    process_scan_end(ctx);
     closedir(d);
 
     for (size_t i = 0; i < PROCESS_NSTATES; i++) {
@@ -314,8 +458,22 @@ static int process_collect(pipit_instance *ins, void *data)
     return PIPIT_OK;
 }
 
+/* Close the stat files kept open. */
+static void process_fini(pipit_instance *ins, void *data)
+{
+    struct process_ctx *ctx = data;
+
+    (void)ins;
+    for (size_t i = 0; i < ctx->nopen; i++)
+        if (ctx->open[i].fd >= 0)
+            close(ctx->open[i].fd);
+    free(ctx->open);
+    free(ctx->next);
+}
+
 PIPIT_PLUGIN_DEFINE(
     .name = "process", .version = "1.0.0", .kinds = PIPIT_COLLECTOR,
     .description = "Processes by state, threads, and CPU and RSS of chosen processes",
     .ctx_size = sizeof(struct process_ctx), .options = process_options,
-    .load = process_load, .init = process_init, .collect = process_collect);
+    .load = process_load, .init = process_init, .collect = process_collect,
+    .fini = process_fini);

@@ -1,5 +1,8 @@
 /* test_disk.c: the disk collector on a fixture mount table and diskstats, and on the real system. */
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include "plugtest.h"
 
 static const char *root;                /* private tree the fixture mounts point into */
@@ -288,6 +291,74 @@ static void test_real(void)
     tp_close(&t);
 }
 
+/*
+ * In a private mount namespace (the child of mount_change), with the
+ * plugin watching /proc/self/mounts: a tmpfs mounted on dir after init is
+ * reported at the next collection, and no longer once unmounted. Returns
+ * a bit per failed step, 0 when all passed, 64 when the namespace cannot
+ * be made.
+ */
+static int mount_change_child(const char *dir)
+{
+    char inc[4200];
+    const char *kv[] = { "io=false", inc, NULL };
+    struct tp t;
+    int fail = 0;
+
+    if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0)
+        return 64;
+    snprintf(inc, sizeof inc, "include_mounts=%s", dir);
+    if (tp_open(&t, "disk", kv) != PIPIT_OK)
+        return 1;
+    tp_run(&t);
+    tp_run(&t);
+    if (tp_count(&t, "disk.total_bytes", "mountpoint", dir, NULL) != 0)
+        fail |= 2;
+    if (mount("pipit-test", dir, "tmpfs", 0, "size=1m") != 0) {
+        tp_close(&t);
+        return 64;
+    }
+    tp_run(&t);
+    if (tp_count(&t, "disk.total_bytes", "mountpoint", dir, NULL) != 1)
+        fail |= 4;
+    tp_run(&t);
+    if (tp_count(&t, "disk.total_bytes", "mountpoint", dir, NULL) != 1)
+        fail |= 8;
+    umount(dir);
+    tp_run(&t);
+    if (tp_count(&t, "disk.total_bytes", "mountpoint", dir, NULL) != 0)
+        fail |= 16;
+    tp_close(&t);
+    return fail;
+}
+
+/*
+ * The mount table of procfs is read again only when poll() says it
+ * changed: a filesystem mounted or unmounted between two collections is
+ * still seen at the next one. Needs a mount namespace (root).
+ */
+static void test_mount_change(void)
+{
+    char dir[4096];
+    pid_t pid;
+    int st = 0;
+
+    snprintf(dir, sizeof dir, "%s", tp_tmpdir());
+    pid = fork();
+    if (pid == 0)
+        _exit(mount_change_child(dir));
+    waitpid(pid, &st, 0);
+    rmdir(dir);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 64) {
+        skip(4, "no private mount namespace here (needs root)");
+        return;
+    }
+    ok(WIFEXITED(st) && (WEXITSTATUS(st) & 3) == 0, "watching: nothing on %s yet", dir);
+    ok(WIFEXITED(st) && (WEXITSTATUS(st) & 4) == 0, "a tmpfs mounted after init is seen");
+    ok(WIFEXITED(st) && (WEXITSTATUS(st) & 8) == 0, "and still at the next collection");
+    ok(WIFEXITED(st) && (WEXITSTATUS(st) & 16) == 0, "and gone once unmounted");
+}
+
 int main(void)
 {
     make_root();
@@ -295,6 +366,7 @@ int main(void)
     test_io();
     test_errors();
     test_real();
+    test_mount_change();
     tp_rmtree(root);
     free((char *)root);
     return done_testing();

@@ -1,5 +1,8 @@
 /* test_process.c: the process collector on a fixture /proc tree and on the real /proc. */
 #include <dirent.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include "plugtest.h"
 
 static double tck, page;
@@ -121,20 +124,36 @@ static void test_errors(void)
     tp_rmtree(dir);
 }
 
-/* Number of pid directories in /proc. */
-static int count_pids(void)
+/*
+ * Entries of the directory at path: with pids, those named like a pid;
+ * otherwise all but "." and ".." (and without the descriptor that
+ * opendir holds when path is /proc/self/fd).
+ */
+static int count_entries(const char *path, bool pids)
 {
-    DIR *d = opendir("/proc");
+    DIR *d = opendir(path);
     struct dirent *de;
     int n = 0;
 
     if (!d)
         return -1;
     while ((de = readdir(d)) != NULL)
-        if (de->d_name[0] >= '1' && de->d_name[0] <= '9')
+        if (pids ? de->d_name[0] >= '1' && de->d_name[0] <= '9' : de->d_name[0] != '.')
             n++;
     closedir(d);
-    return n;
+    return pids ? n : n - 1;
+}
+
+/* Number of pid directories in /proc. */
+static int count_pids(void)
+{
+    return count_entries("/proc", true);
+}
+
+/* Open descriptors of this process. */
+static int count_fds(void)
+{
+    return count_entries("/proc/self/fd", false);
 }
 
 /* Our own comm and utime + stime from /proc/self/stat. */
@@ -196,6 +215,110 @@ static void test_real_proc(void)
     tp_close(&t);
 }
 
+/*
+ * A child named "pk-one" that renames itself to the name written into
+ * *cmd, answers on *ack, and waits until killed. Returns its pid.
+ */
+static pid_t start_renamer(int *cmd, int *ack)
+{
+    int c[2], a[2];
+    pid_t pid;
+
+    if (pipe(c) != 0 || pipe(a) != 0)
+        return -1;
+    pid = fork();
+    if (pid == 0) {
+        char name[16] = "";
+
+        close(c[1]);
+        close(a[0]);
+        prctl(PR_SET_NAME, "pk-one");
+        if (write(a[1], "1", 1) != 1)
+            _exit(1);
+        if (read(c[0], name, sizeof name - 1) <= 0)
+            _exit(0);
+        prctl(PR_SET_NAME, name);
+        if (write(a[1], "2", 1) != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(c[0]);
+    close(a[1]);
+    *cmd = c[1];
+    *ack = a[0];
+    return pid;
+}
+
+/*
+ * On procfs the stat files stay open between scans (bounded by
+ * keep_open) and are read afresh each time: a child that renames itself
+ * between two scans is seen under its new name, and once it has gone, it
+ * is no longer counted. Nothing stays open after fini, and on a tree
+ * that is not procfs nothing is kept.
+ */
+static void test_keep_open(void)
+{
+    const char *kv[] = { "match=pk-*", NULL, NULL };
+    char pid[32], ch;
+    int base, cmd, ack, st;
+    struct tp t;
+    pid_t child;
+
+    base = count_fds();
+    if (base < 0 || count_pids() < 8) {
+        skip(14, "no usable /proc");
+        return;
+    }
+    child = start_renamer(&cmd, &ack);
+    if (child < 0 || read(ack, &ch, 1) != 1) {
+        skip(14, "cannot start a child");
+        return;
+    }
+    base = count_fds();
+    snprintf(pid, sizeof pid, "%d", (int)child);
+    is_int(tp_open(&t, "process", kv), PIPIT_OK, "init on /proc, match=pk-*");
+    int opened = count_fds();
+    is_int(tp_run(&t), PIPIT_OK, "first scan");
+    ok(tp_find(&t, "process.cpu_seconds", "process", "pk-one", "pid", pid, NULL) != NULL,
+       "the child under its first name");
+    int kept = count_fds() - opened;
+    ok(kept >= 8, "stat files kept open after a scan (%d)", kept);
+    is_int(tp_run(&t), PIPIT_OK, "second scan");
+    ok(abs(count_fds() - opened - kept) <= 4, "no more kept after the second (%d, %d)",
+       count_fds() - opened, kept);
+
+    if (write(cmd, "pk-two", 6) != 6 || read(ack, &ch, 1) != 1)
+        diag("the child did not rename itself");
+    is_int(tp_run(&t), PIPIT_OK, "scan after the rename");
+    ok(tp_find(&t, "process.cpu_seconds", "process", "pk-two", "pid", pid, NULL) != NULL,
+       "a kept file is read afresh: the new name");
+    is_int(tp_count(&t, "process.cpu_seconds", "process", "pk-one", NULL), 0,
+           "and not the old one");
+    kill(child, SIGKILL);
+    waitpid(child, &st, 0);
+    close(cmd);
+    close(ack);
+    is_int(tp_run(&t), PIPIT_OK, "scan after the child has gone");
+    is_int(tp_count(&t, "process.cpu_seconds", "pid", pid, NULL), 0,
+           "a kept file of a process that has gone counts nothing");
+    tp_close(&t);
+    is_int(count_fds(), base - 2, "fini closes every kept file");
+
+    kv[0] = "keep_open=3";
+    tp_open(&t, "process", kv);
+    opened = count_fds();
+    tp_run(&t);
+    is_int(count_fds() - opened, 3, "keep_open=3 keeps three");
+    tp_close(&t);
+
+    open_case(&t, tp_fixture("process-basic"), NULL, NULL);
+    opened = count_fds();
+    tp_run(&t);
+    is_int(count_fds(), opened, "nothing kept on a tree that is not procfs");
+    tp_close(&t);
+}
+
 int main(void)
 {
     tck = (double)sysconf(_SC_CLK_TCK);
@@ -204,5 +327,6 @@ int main(void)
     test_match();
     test_errors();
     test_real_proc();
+    test_keep_open();
     return done_testing();
 }
