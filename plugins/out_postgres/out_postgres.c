@@ -26,10 +26,10 @@
 static const struct pipit_api *api;     /* borrowed from the host */
 
 /* The stages of a flush, timed apart and logged at the end (pg_fini). */
-enum { PG_ST_ENCODE, PG_ST_CHECK, PG_ST_COPY, PG_ST_SERIES, PG_ST_MERGE, PG_ST_LEDGER,
-       PG_ST_COMMIT, PG_STAGES };
+enum { PG_ST_ENCODE, PG_ST_CHECK, PG_ST_COPY, PG_ST_SERIES, PG_ST_MERGE, PG_ST_COMMIT,
+       PG_STAGES };
 static const char *const pg_stage_names[PG_STAGES] = {
-    "parse and encode", "batch check", "COPY", "new series", "merge", "ledger", "commit",
+    "parse and encode", "begin and check", "COPY", "series", "merge", "ledger and commit",
 };
 
 /* The DDL of schema version 1; '@' stands for the quoted schema name.
@@ -212,6 +212,7 @@ static const char *const pg_move_sql[PIPIT_RECORD_KIND_MAX + 1] = {
  * staged way.
  */
 static const char pg_batch_exists_sql[] =
+    "PREPARE pipit_batch_exists (text, bigint) AS "
     "SELECT 1 FROM @.batches WHERE agent_id = $1 AND seq = $2";
 
 static const char *const pg_copy_new_sql[PIPIT_RECORD_KIND_MAX + 1] = {
@@ -281,9 +282,12 @@ static const char pg_series_sql[] =
  * changes it by 1 - (neighbours already present), except for the agent's
  * first batch; the neighbour above the largest bigint is not computed, as
  * it would be out of range. $1 agent, $2 seq, $3 kind, $4 stored,
- * $5 skipped, $6 now, $7 host.
+ * $5 skipped, $6 now, $7 host. This and the batch check are prepared once
+ * per connection (no planning per flush) and run in the same round trip as
+ * BEGIN and COMMIT (pg_flush).
  */
 static const char pg_ledger_sql[] =
+    "PREPARE pipit_ledger (text, bigint, text, bigint, bigint, bigint, text) AS "
     "WITH nb AS (INSERT INTO @.batches (agent_id, seq, kind, count, skipped, received_at) "
     "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1), "
     "ub AS (UPDATE @.batches SET count = count + $4, skipped = skipped + $5 "
@@ -320,6 +324,7 @@ struct pg_ctx {
     struct store_ledger ledger;         /* batches of the flush */
     struct store_buf copy[PIPIT_RECORD_KIND_MAX + 1];   /* COPY text per kind */
     struct store_buf sql;               /* statement with the schema filled in */
+    struct store_buf stmt;              /* BEGIN and COMMIT with their statements */
 
     int64_t series_cache;               /* option: most ids cached */
 
@@ -585,7 +590,10 @@ static int pg_connect(pipit_instance *ins, struct pg_ctx *ctx)
     if ((r = pg_schema(ins, ctx)) != PIPIT_OK ||
         (r = pg_exec(ins, ctx, pg_stage_ddl, "creating the staging tables") ? PIPIT_OK
                                                                             : PIPIT_EIO) ||
-        (r = pg_bin_check(ins, ctx) ? PIPIT_OK : PIPIT_EIO)) {
+        (r = pg_bin_check(ins, ctx) ? PIPIT_OK : PIPIT_EIO) ||
+        (r = pg_exec(ins, ctx, pg_sql(ctx, pg_batch_exists_sql), "preparing the batch check") &&
+             pg_exec(ins, ctx, pg_sql(ctx, pg_ledger_sql), "preparing the ledger")
+             ? PIPIT_OK : PIPIT_EIO)) {
         pg_disconnect(ctx);
         return r;
     }
@@ -656,6 +664,7 @@ static void pg_free(struct pg_ctx *ctx)
     ctx->patch = NULL;
     store_buf_free(&ctx->key);
     store_buf_free(&ctx->keys);
+    store_buf_free(&ctx->stmt);
     store_buf_free(&ctx->bin);
 }
 
@@ -1145,21 +1154,45 @@ static bool pg_move_new(pipit_instance *ins, struct pg_ctx *ctx, int64_t *t)
     return true;
 }
 
-/* Whether the flush's one batch has no ledger row yet; -1 on an error. */
-static int pg_batch_is_new(pipit_instance *ins, struct pg_ctx *ctx)
+/* Append s as an SQL string literal ('...'), or NULL. */
+static void pg_put_literal(struct pg_ctx *ctx, struct store_buf *b, const char *s)
 {
-    static const Oid types[2] = { PG_TEXT, PG_INT8 };
-    const struct store_batch *g = &ctx->ledger.b[0];
-    char seq[24];
-    const char *params[2] = { g->agent, seq };
-    const char *sql = pg_sql(ctx, pg_batch_exists_sql);
+    size_t n = s ? strlen(s) : 0;
+
+    if (!s) {
+        store_buf_put(b, "NULL", 4);
+        return;
+    }
+    if (store_buf_reserve(b, 2 * n + 3) != 0)
+        return;
+    b->data[b->len++] = '\'';
+    b->len += PQescapeStringConn(ctx->conn, b->data + b->len, s, n, NULL);
+    b->data[b->len++] = '\'';
+    b->data[b->len] = '\0';
+}
+
+/*
+ * BEGIN, and with check the lookup of the flush's one batch in the
+ * ledger, in one round trip. Returns 1 when the batch has no ledger row
+ * yet (or check is false), 0 when it has one, -1 on an error.
+ */
+static int pg_begin(pipit_instance *ins, struct pg_ctx *ctx, bool check)
+{
+    struct store_buf *q = &ctx->stmt;
     PGresult *res;
     int n;
 
-    snprintf(seq, sizeof seq, "%" PRId64, g->seq);
-    if (!sql)
+    if (!check)
+        return pg_exec(ins, ctx, "BEGIN", "BEGIN") ? 1 : -1;
+    q->len = 0;
+    store_buf_put(q, "BEGIN; EXECUTE pipit_batch_exists(", 34);
+    pg_put_literal(ctx, q, ctx->ledger.b[0].agent);
+    store_buf_printf(q, ", %" PRId64 ")", ctx->ledger.b[0].seq);
+    if (q->failed) {
+        q->failed = false;
         return -1;
-    res = PQexecParams(ctx->conn, sql, 2, types, params, NULL, NULL, 0);
+    }
+    res = PQexec(ctx->conn, q->data);
     if (!pg_ok(ins, ctx, res, PGRES_TUPLES_OK, "looking up the batch", true))
         return -1;
     n = PQntuples(res);
@@ -1167,23 +1200,31 @@ static int pg_batch_is_new(pipit_instance *ins, struct pg_ctx *ctx)
     return n == 0;
 }
 
-/* Write one batch's ledger and agent rows. */
-static bool pg_ledger(pipit_instance *ins, struct pg_ctx *ctx, const struct store_batch *g,
-                     int64_t now)
+/* The ledger and agent rows of every batch of the flush, then COMMIT, in
+ * one round trip (a failing statement skips the rest). */
+static bool pg_ledger_commit(pipit_instance *ins, struct pg_ctx *ctx, int64_t now)
 {
-    static const Oid types[7] = { PG_TEXT, PG_INT8, PG_TEXT, PG_INT8, PG_INT8, PG_INT8,
-                                  PG_TEXT };
-    char seq[24], stored[24], skipped[24], at[24];
-    const char *params[7] = { g->agent, seq, store_kind_name(g->kind), stored, skipped, at,
-                              g->host };
+    struct store_buf *q = &ctx->stmt;
 
-    snprintf(seq, sizeof seq, "%" PRId64, g->seq);
-    snprintf(stored, sizeof stored, "%" PRId64, g->stored);
-    snprintf(skipped, sizeof skipped, "%" PRId64, g->skipped);
-    snprintf(at, sizeof at, "%" PRId64, now);
-    return pg_ok(ins, ctx, PQexecParams(ctx->conn, pg_sql(ctx, pg_ledger_sql), 7, types,
-                                        params, NULL, NULL, 0),
-                 PGRES_COMMAND_OK, "updating the ledger", false);
+    q->len = 0;
+    for (size_t i = 0; i < ctx->ledger.n; i++) {
+        const struct store_batch *g = &ctx->ledger.b[i];
+        store_buf_put(q, "EXECUTE pipit_ledger(", 21);
+        pg_put_literal(ctx, q, g->agent);
+        store_buf_printf(q, ", %" PRId64 ", ", g->seq);
+        pg_put_literal(ctx, q, store_kind_name(g->kind));
+        store_buf_printf(q, ", %" PRId64 ", %" PRId64 ", %" PRId64 ", ", g->stored, g->skipped,
+                         now);
+        pg_put_literal(ctx, q, g->host);
+        store_buf_put(q, ");\n", 3);
+    }
+    store_buf_put(q, "COMMIT", 6);
+    if (q->failed) {
+        q->failed = false;
+        return false;
+    }
+    return pg_ok(ins, ctx, PQexec(ctx->conn, q->data), PGRES_COMMAND_OK,
+                 "updating the ledger", false);
 }
 
 /* Errors that the same batch would meet again (bad data, limits): retrying
@@ -1268,6 +1309,7 @@ static int pg_flush(pipit_instance *ins, void *data, const struct pipit_batch *b
     uint64_t lines = 0, stored = 0, skipped = 0;
     int64_t now = api->now_ns(), t;
     bool new_batch, binary;
+    int is_new;
 
     if (b->seq > INT64_MAX) {
         api->log(ins, PIPIT_LOG_ERROR, "batch %s/%" PRIu64 ": sequence number out of range; "
@@ -1290,15 +1332,11 @@ again:
     stored = 0;
     for (size_t i = 0; i < ctx->ledger.n; i++)
         ctx->ledger.b[i].stored = 0;
-    if (!pg_exec(ins, ctx, "BEGIN", "BEGIN"))
+    is_new = pg_begin(ins, ctx, new_batch);
+    if (is_new < 0)
         goto fail;
-    if (new_batch) {
-        int is_new = pg_batch_is_new(ins, ctx);
-        if (is_new < 0)
-            goto fail;
-        new_batch = is_new > 0;
-        pg_lap(ctx, PG_ST_CHECK, &t);
-    }
+    new_batch = new_batch && is_new > 0;
+    pg_lap(ctx, PG_ST_CHECK, &t);
     binary = false;
     if (new_batch && ctx->parsed_bin) {
         int known = pg_series_ids(ins, ctx);
@@ -1330,13 +1368,9 @@ again:
     }
     pg_lap(ctx, PG_ST_MERGE, &t);
     store_ledger_sort(&ctx->ledger);
-    for (size_t i = 0; i < ctx->ledger.n; i++) {
+    for (size_t i = 0; i < ctx->ledger.n; i++)
         stored += (uint64_t)ctx->ledger.b[i].stored;
-        if (!pg_ledger(ins, ctx, &ctx->ledger.b[i], now))
-            goto fail;
-    }
-    pg_lap(ctx, PG_ST_LEDGER, &t);
-    if (!pg_exec(ins, ctx, "COMMIT", "COMMIT"))
+    if (!pg_ledger_commit(ins, ctx, now))
         goto fail;
     pg_lap(ctx, PG_ST_COMMIT, &t);
     if (binary) {
