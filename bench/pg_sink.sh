@@ -26,9 +26,19 @@ one() {
                            print round "|" shape "|" stored "|" d[1] }' >"$1"
 }
 
+# A checkpoint before each run, so that no run pays for the previous one's
+# WAL; the order of the two builds alternates from run to run.
+checkpoint() {
+    "$(cat "$B/pg/bindir")/psql" -q -X -d "$(cat "$B/pg/conninfo")" -c CHECKPOINT >/dev/null
+}
 for run in $(seq "$N"); do
-    one "$B/old.$run" "$OLD"
-    one "$B/new.$run" "$PLUGINS"
+    if [ $((run % 2)) -eq 1 ]; then
+        checkpoint; one "$B/old.$run" "$OLD"
+        checkpoint; one "$B/new.$run" "$PLUGINS"
+    else
+        checkpoint; one "$B/new.$run" "$PLUGINS"
+        checkpoint; one "$B/old.$run" "$OLD"
+    fi
 done
 
 # min and median of field $2 over the runs of build $1, for key $3
@@ -44,8 +54,27 @@ cut -d'|' -f1,2 "$B/new.1" | while read -r key; do
          "$(stat old 4 "$key") | $(stat new 4 "$key") |"
 done
 echo
-echo "time per stage, last run of each (records/s of each stage alone):"
-for b in old new; do
-    echo "$b:"
-    grep -A7 'stored, time per stage' "$B/$b.$N.log" | sed 's/^# //'
+# Per stage, the median over the runs of the seconds per 100 000 records
+# (the "stored" pass of the default round), from the plugin's time per stage.
+for f in "$B"/old.?.log "$B"/new.?.log; do
+    b=$(basename "$f"); b=${b%%.*}
+    awk -v b="$b" '
+        /^# default options/ { round = 1 }
+        /^# synchronous_commit=off/ { round = 0 }
+        /records\/s stored/ { shape = $9 " " $4; sub(/:/, "", shape) }
+        /time per stage/ { stored = ($2 == "stored,") }
+        /^#     / && round && stored { name = ""
+            for (i = 2; i < NF - 2; i++) name = name (name ? " " : "") $i
+            print b "|" shape "|" name "|" $(NF - 2) }' "$f"
+done >"$B/stages"
+echo "| batch, stage (s per 100 000 records, median) | before | after |"
+echo "|---|---:|---:|"
+for shape in "1000 metric" "10000 metric" "1000 log" "100 metric"; do
+    awk -F'|' -v s="$shape" '$2 == s { print $2 "|" $3 }' "$B/stages" | awk '!seen[$0]++'
+done | while IFS='|' read -r shape name; do
+    med() {
+        awk -F'|' -v b="$1" -v s="$shape" -v n="$name" '$1 == b && $2 == s && $3 == n { print $4 }' \
+            "$B/stages" | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "—" }'
+    }
+    echo "| $shape: $name | $(med old) | $(med new) |"
 done

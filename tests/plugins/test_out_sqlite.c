@@ -1063,9 +1063,10 @@ static void bench_stages(const char *what, int records)
 
 /*
  * Records per second for nbatches batches of size records of kind: metrics
- * over 1000 series, or log lines. Then the same batches again (all
- * duplicates), through a new instance on the same tables, so that each
- * pass's time per stage (logged by out_postgres at the end) shows apart.
+ * over 100 series (the cpu label; it fixes the host), or log lines. Then
+ * the same batches again (all duplicates), through a new instance on the
+ * same tables, so that each pass's time per stage (logged by out_postgres
+ * at the end) shows apart.
  * Printed as TAP comments; never a pass/fail criterion.
  */
 static void bench(const char *opt, int kind, int nbatches, int size, uint64_t seq0)
