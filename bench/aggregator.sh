@@ -15,7 +15,7 @@ for codec in zlib zstd; do
     done
 done
 
-echo "### sinks (tests/plugins/test_out_sqlite --bench: 100 000 records, 1000 series)"
+echo "### sinks (tests/plugins/test_out_sqlite --bench: 100 000 records, 100 series)"
 echo
 for run in $(seq "$RUNS"); do
     echo "run $run, SQLite:"

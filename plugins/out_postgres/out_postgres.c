@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <endian.h>
 #include <libpq-fe.h>
 #include <pipit/plugin.h>
 #include "../out_sqlite/store_ledger.h"
+#include "../out_sqlite/store_map.h"
 #include "../out_sqlite/store_record.h"
 
 #define PG_SCHEMA_VERSION 2
@@ -18,14 +20,16 @@
 #define PG_COPY_CHUNK (1 << 20)
 #define PG_INT8 20                      /* type oids of the parameters */
 #define PG_TEXT 25
+#define PG_FLOAT8 701
+#define PG_SAMPLE_COLS 10                 /* columns of a binary sample row */
 
 static const struct pipit_api *api;     /* borrowed from the host */
 
 /* The stages of a flush, timed apart and logged at the end (pg_fini). */
-enum { PG_ST_ENCODE, PG_ST_CHECK, PG_ST_COPY, PG_ST_SERIES, PG_ST_MERGE, PG_ST_LEDGER,
-       PG_ST_COMMIT, PG_STAGES };
+enum { PG_ST_ENCODE, PG_ST_CHECK, PG_ST_COPY, PG_ST_SERIES, PG_ST_MERGE, PG_ST_COMMIT,
+       PG_STAGES };
 static const char *const pg_stage_names[PG_STAGES] = {
-    "parse and encode", "batch check", "COPY", "new series", "merge", "ledger", "commit",
+    "parse and encode", "begin and check", "COPY", "series", "merge", "ledger and commit",
 };
 
 /* The DDL of schema version 1; '@' stands for the quoted schema name.
@@ -151,7 +155,9 @@ static const char pg_stage_ddl[] =
     "labels text, amount_micros bigint) ON COMMIT DELETE ROWS;\n"
     "CREATE TEMP TABLE IF NOT EXISTS pipit_stage_events (agent_id text, seq bigint, "
     "idx bigint, time bigint, host text, instance text, name text, status text, "
-    "message text, labels text) ON COMMIT DELETE ROWS;\n";
+    "message text, labels text) ON COMMIT DELETE ROWS;\n"
+    "CREATE TEMP TABLE IF NOT EXISTS pipit_stage_series (n bigint, name text, host text, "
+    "instance text, labels text) ON COMMIT DELETE ROWS;\n";
 
 /* Per kind: the COPY into its staging table and the move into the real
  * table, which returns how many rows were new per (agent, seq). */
@@ -206,6 +212,7 @@ static const char *const pg_move_sql[PIPIT_RECORD_KIND_MAX + 1] = {
  * staged way.
  */
 static const char pg_batch_exists_sql[] =
+    "PREPARE pipit_batch_exists (text, bigint) AS "
     "SELECT 1 FROM @.batches WHERE agent_id = $1 AND seq = $2";
 
 static const char *const pg_copy_new_sql[PIPIT_RECORD_KIND_MAX + 1] = {
@@ -224,6 +231,41 @@ static const char pg_move_new_samples_sql[] =
     "JOIN @.series se ON se.name = st.name AND se.host = st.host "
     "AND se.instance = st.instance AND se.labels = st.labels";
 
+/*
+ * The samples of a new batch whose series ids are all known, in COPY
+ * BINARY (pg_bin_*); the columns and their types are checked once per
+ * connection against pg_bin_cols (pg_bin_check).
+ */
+static const char pg_copy_bin_sql[] =
+    "COPY @.samples (agent_id, seq, idx, series_id, time, type, value, buckets, sum, count) "
+    "FROM STDIN (FORMAT binary)";
+
+static const struct { const char *name; long oid; } pg_bin_cols[PG_SAMPLE_COLS] = {
+    { "agent_id", PG_TEXT }, { "seq", PG_INT8 }, { "idx", PG_INT8 }, { "series_id", PG_INT8 },
+    { "time", PG_INT8 }, { "type", PG_TEXT }, { "value", PG_FLOAT8 }, { "buckets", PG_TEXT },
+    { "sum", PG_FLOAT8 }, { "count", PG_INT8 },
+};
+
+static const char pg_bin_cols_sql[] =
+    "SELECT attname, atttypid::int8 FROM pg_attribute WHERE attrelid = to_regclass($1) "
+    "AND attnum > 0 AND NOT attisdropped";
+
+/* Series keys not in the cache (pipit_stage_series, numbered n): the new
+ * ones inserted, then the ids of all of them. */
+static const char pg_series_keys_sql[] = "COPY pg_temp.pipit_stage_series FROM STDIN";
+
+static const char pg_series_add_sql[] =
+    "INSERT INTO @.series (name, host, instance, labels) "
+    "SELECT st.name, st.host, st.instance, st.labels FROM pg_temp.pipit_stage_series st "
+    "WHERE NOT EXISTS (SELECT 1 FROM @.series se WHERE se.name = st.name "
+    "AND se.host = st.host AND se.instance = st.instance AND se.labels = st.labels) "
+    "ORDER BY 1, 2, 3, 4 ON CONFLICT DO NOTHING";
+
+static const char pg_series_ids_sql[] =
+    "SELECT st.n, se.id FROM pg_temp.pipit_stage_series st JOIN @.series se "
+    "ON se.name = st.name AND se.host = st.host AND se.instance = st.instance "
+    "AND se.labels = st.labels";
+
 /* New series of the staged samples; only the missing ones are offered, so
  * that the identity is not spent on conflicts. */
 static const char pg_series_sql[] =
@@ -240,9 +282,12 @@ static const char pg_series_sql[] =
  * changes it by 1 - (neighbours already present), except for the agent's
  * first batch; the neighbour above the largest bigint is not computed, as
  * it would be out of range. $1 agent, $2 seq, $3 kind, $4 stored,
- * $5 skipped, $6 now, $7 host.
+ * $5 skipped, $6 now, $7 host. This and the batch check are prepared once
+ * per connection (no planning per flush) and run in the same round trip as
+ * BEGIN and COMMIT (pg_flush).
  */
 static const char pg_ledger_sql[] =
+    "PREPARE pipit_ledger (text, bigint, text, bigint, bigint, bigint, text) AS "
     "WITH nb AS (INSERT INTO @.batches (agent_id, seq, kind, count, skipped, received_at) "
     "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1), "
     "ub AS (UPDATE @.batches SET count = count + $4, skipped = skipped + $5 "
@@ -257,6 +302,12 @@ static const char pg_ledger_sql[] =
     "gaps = a.gaps + CASE WHEN excluded.batches = 0 OR a.batches = 0 THEN 0 "
     "ELSE 1 - (SELECT count(*) FROM @.batches b WHERE b.agent_id = $1 "
     "AND b.seq IN ($2 - 1, CASE WHEN $2 < 9223372036854775807 THEN $2 + 1 END)) END";
+
+/* Where a binary sample row's series id goes once key n is looked up. */
+struct pg_patch {
+    size_t off;                         /* of the id's 8 bytes in pg_ctx.bin */
+    size_t n;                           /* index of the key in pg_ctx.missing */
+};
 
 struct pg_ctx {
     const char *conninfo;               /* option: libpq connection string (secret) */
@@ -273,8 +324,25 @@ struct pg_ctx {
     struct store_ledger ledger;         /* batches of the flush */
     struct store_buf copy[PIPIT_RECORD_KIND_MAX + 1];   /* COPY text per kind */
     struct store_buf sql;               /* statement with the schema filled in */
+    struct store_buf stmt;              /* BEGIN and COMMIT with their statements */
+
+    int64_t series_cache;               /* option: most ids cached */
+
+    struct store_map series;            /* series key -> id, committed rows only */
+    struct store_map missing;           /* keys of the flush not in series -> n */
+    int64_t *missing_ids;               /* id of each missing key, by n */
+    size_t missing_cap;
+    struct pg_patch *patch;             /* sample rows waiting for their series id */
+    size_t npatch, patch_cap;
+    struct store_buf key;               /* series key being looked up */
+    struct store_buf keys;              /* COPY text of the missing keys */
+    struct store_buf bin;               /* COPY BINARY of the flush's samples */
+    bool parsed_bin;                    /* the samples are in bin, not copy[] */
+    uint64_t flush_hits;                /* ids of the flush found in the cache */
+    int bin_cols;                       /* samples columns: 0 unchecked, 1 fit, -1 differ */
 
     uint64_t stored, duplicates, skipped, flushes, retries, connects;
+    uint64_t cache_hits, series_lookups, cache_evicted, bin_batches;
     int64_t stage_ns[PG_STAGES];        /* time spent in each stage, all flushes */
 };
 
@@ -291,6 +359,10 @@ static const struct pipit_option pg_options[] = {
                      "PostgreSQL synchronous_commit of the connection (off, local, "
                      "remote_write, on, remote_apply); empty keeps the server's. off is "
                      "faster but a server crash can lose the last acknowledged batches"),
+    PIPIT_OPT_INT("series_cache", "100000", 0, 100000000, struct pg_ctx, series_cache,
+                  "Series ids kept per connection (series key -> id), so that the samples "
+                  "of a new batch go straight into samples with COPY BINARY; when full it "
+                  "starts again empty; 0 looks every batch's series up"),
     PIPIT_OPT_END
 };
 
@@ -431,11 +503,44 @@ fail:
     return PIPIT_EIO;
 }
 
+/* Close the connection; what was learnt on it (series ids, column types)
+ * is forgotten with it. */
 static void pg_disconnect(struct pg_ctx *ctx)
 {
     if (ctx->conn)
         PQfinish(ctx->conn);
     ctx->conn = NULL;
+    store_map_clear(&ctx->series);
+    ctx->bin_cols = 0;
+}
+
+/*
+ * Whether samples has the columns and types that pg_bin_* writes (tables
+ * made by an administrator may differ); sets ctx->bin_cols to 1 or -1.
+ * Returns false when the query failed.
+ */
+static bool pg_bin_check(pipit_instance *ins, struct pg_ctx *ctx)
+{
+    char table[1024];
+    const char *params[1] = { table };
+    PGresult *res;
+    int fit = 0;
+
+    snprintf(table, sizeof table, "%s.samples", ctx->qschema);
+    res = PQexecParams(ctx->conn, pg_bin_cols_sql, 1, (Oid[]){ PG_TEXT }, params, NULL, NULL, 0);
+    if (!pg_ok(ins, ctx, res, PGRES_TUPLES_OK, "reading the columns of samples", true))
+        return false;
+    for (int i = 0; i < PQntuples(res); i++)
+        for (int c = 0; c < PG_SAMPLE_COLS; c++)
+            if (strcmp(PQgetvalue(res, i, 0), pg_bin_cols[c].name) == 0)
+                fit += strtol(PQgetvalue(res, i, 1), NULL, 10) == pg_bin_cols[c].oid;
+    PQclear(res);
+    ctx->bin_cols = fit == PG_SAMPLE_COLS ? 1 : -1;
+    if (ctx->bin_cols < 0)
+        api->log(ins, PIPIT_LOG_WARN, "%s.samples has columns of other types than pipit "
+                 "writes in binary (docs/store-schema.md); samples are stored through the "
+                 "staging table", ctx->qschema);
+    return true;
 }
 
 /*
@@ -484,7 +589,11 @@ static int pg_connect(pipit_instance *ins, struct pg_ctx *ctx)
     }
     if ((r = pg_schema(ins, ctx)) != PIPIT_OK ||
         (r = pg_exec(ins, ctx, pg_stage_ddl, "creating the staging tables") ? PIPIT_OK
-                                                                            : PIPIT_EIO)) {
+                                                                            : PIPIT_EIO) ||
+        (r = pg_bin_check(ins, ctx) ? PIPIT_OK : PIPIT_EIO) ||
+        (r = pg_exec(ins, ctx, pg_sql(ctx, pg_batch_exists_sql), "preparing the batch check") &&
+             pg_exec(ins, ctx, pg_sql(ctx, pg_ledger_sql), "preparing the ledger")
+             ? PIPIT_OK : PIPIT_EIO)) {
         pg_disconnect(ctx);
         return r;
     }
@@ -547,6 +656,16 @@ static void pg_free(struct pg_ctx *ctx)
     for (int k = 0; k <= PIPIT_RECORD_KIND_MAX; k++)
         store_buf_free(&ctx->copy[k]);
     store_buf_free(&ctx->sql);
+    store_map_free(&ctx->series);
+    store_map_free(&ctx->missing);
+    free(ctx->missing_ids);
+    ctx->missing_ids = NULL;
+    free(ctx->patch);
+    ctx->patch = NULL;
+    store_buf_free(&ctx->key);
+    store_buf_free(&ctx->keys);
+    store_buf_free(&ctx->stmt);
+    store_buf_free(&ctx->bin);
 }
 
 /*
@@ -732,6 +851,141 @@ static int pg_stage(struct pg_ctx *ctx, const struct store_rec *r)
     return 0;
 }
 
+/* ---- COPY BINARY ------------------------------------------------------- */
+
+/* Each pg_bin_* appends one field of a row: its length (-1 for NULL) and
+ * its bytes in network order, as PostgreSQL's int8send, float8send and
+ * textsend make them. Out of memory sets b->failed. */
+
+static void pg_bin_u32(struct store_buf *b, uint32_t v)
+{
+    v = htobe32(v);
+    store_buf_put(b, &v, 4);
+}
+
+static void pg_bin_null(struct store_buf *b)
+{
+    pg_bin_u32(b, UINT32_MAX);
+}
+
+static void pg_bin_int(struct store_buf *b, int64_t v)
+{
+    unsigned char f[12];
+    uint32_t n = htobe32(8);
+    uint64_t be = htobe64((uint64_t)v);
+
+    memcpy(f, &n, 4);
+    memcpy(f + 4, &be, 8);
+    store_buf_put(b, f, sizeof f);
+}
+
+/* A double by its bits: -0, NaN and infinities included. */
+static void pg_bin_num(struct store_buf *b, double v)
+{
+    uint64_t bits;
+
+    memcpy(&bits, &v, 8);
+    pg_bin_int(b, (int64_t)bits);
+}
+
+static void pg_bin_str(struct store_buf *b, const char *s, size_t n)
+{
+    pg_bin_u32(b, (uint32_t)n);
+    store_buf_put(b, s, n);
+}
+
+static void pg_bin_cstr(struct store_buf *b, const char *s)
+{
+    if (s)
+        pg_bin_str(b, s, strlen(s));
+    else
+        pg_bin_null(b);
+}
+
+/* Room for one more element of an array of size each; 0 or -1. */
+static int pg_grow(void *arr, size_t *cap, size_t n, size_t size)
+{
+    void **p = arr;
+    size_t c = *cap ? *cap * 2 : 256;
+    void *q;
+
+    if (n < *cap)
+        return 0;
+    if (!(q = realloc(*p, c * size)))
+        return -1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+/*
+ * Append a metric record as a binary row of samples (columns of
+ * pg_bin_cols). Its series id comes from the cache; a key not there is
+ * added to ctx->missing (and its COPY text to ctx->keys) and the row to
+ * ctx->patch, to be filled in by pg_patch(). Returns 0, or -1 when out of
+ * memory.
+ */
+static int pg_stage_bin(struct pg_ctx *ctx, const struct store_rec *r)
+{
+    struct store_buf *b = &ctx->bin, *k = &ctx->key;
+    int64_t id = 0, n;
+
+    k->len = 0;
+    if (store_buf_put(k, r->name, strlen(r->name) + 1) != 0 ||
+        store_buf_put(k, r->host, strlen(r->host) + 1) != 0 ||
+        store_buf_put(k, r->instance, strlen(r->instance) + 1) != 0 ||
+        store_buf_put(k, r->labels, r->labels_len) != 0) {
+        k->failed = false;
+        return -1;
+    }
+    if (b->len == 0) {                  /* the header: signature, flags, extension */
+        store_buf_put(b, "PGCOPY\n\377\r\n\0", 11);
+        pg_bin_u32(b, 0);
+        pg_bin_u32(b, 0);
+    }
+    if (store_map_get(&ctx->series, k->data, k->len, &id)) {
+        ctx->flush_hits++;
+    } else {
+        if (!store_map_get(&ctx->missing, k->data, k->len, &n)) {
+            n = (int64_t)ctx->missing.len;
+            if (store_map_put(&ctx->missing, k->data, k->len, n) != 0)
+                return -1;
+            pg_put_int(&ctx->keys, n);
+            pg_put_cstr(&ctx->keys, r->name);
+            pg_put_cstr(&ctx->keys, r->host);
+            pg_put_cstr(&ctx->keys, r->instance);
+            pg_put_str(&ctx->keys, r->labels, r->labels_len);
+            if (ctx->keys.failed)
+                return -1;
+            ctx->keys.data[ctx->keys.len - 1] = '\n';
+        }
+        if (pg_grow(&ctx->patch, &ctx->patch_cap, ctx->npatch, sizeof *ctx->patch) != 0)
+            return -1;
+        /* after the field count and agent_id, seq and idx: the id's bytes */
+        ctx->patch[ctx->npatch++] = (struct pg_patch){
+            .off = b->len + 2 + 4 + strlen(r->agent) + 12 + 12 + 4, .n = (size_t)n };
+    }
+    store_buf_put(b, (const char[]){ 0, PG_SAMPLE_COLS }, 2);
+    pg_bin_cstr(b, r->agent);
+    pg_bin_int(b, r->seq);
+    pg_bin_int(b, r->idx);
+    pg_bin_int(b, id);
+    pg_bin_int(b, r->time);
+    pg_bin_cstr(b, r->type);
+    if (r->has_value) {
+        pg_bin_num(b, r->value);
+        pg_bin_null(b);
+        pg_bin_null(b);
+        pg_bin_null(b);
+    } else {
+        pg_bin_null(b);
+        pg_bin_str(b, r->buckets, r->buckets_len);
+        pg_bin_num(b, r->sum);
+        pg_bin_int(b, r->count);
+    }
+    return b->failed ? -1 : 0;
+}
+
 /* Add the time since *t to a stage; *t becomes now. */
 static int64_t pg_mono_ns(void)
 {
@@ -749,12 +1003,10 @@ static void pg_lap(struct pg_ctx *ctx, int stage, int64_t *t)
     *t = now;
 }
 
-/* Send one kind's staged rows with COPY. */
-static bool pg_copy(pipit_instance *ins, struct pg_ctx *ctx, int kind, bool new_batch)
+/* Send the rows in b with the COPY statement sql. */
+static bool pg_copy_buf(pipit_instance *ins, struct pg_ctx *ctx, const char *sql,
+                        const struct store_buf *b)
 {
-    struct store_buf *b = &ctx->copy[kind];
-    const char *sql = new_batch && pg_copy_new_sql[kind] ? pg_sql(ctx, pg_copy_new_sql[kind])
-                                                         : pg_copy_sql[kind];
     PGresult *res;
 
     if (!sql ||
@@ -773,6 +1025,88 @@ static bool pg_copy(pipit_instance *ins, struct pg_ctx *ctx, int kind, bool new_
     while ((res = PQgetResult(ctx->conn)) != NULL)
         PQclear(res);
     return good;
+}
+
+/* Send one kind's staged rows with COPY. */
+static bool pg_copy(pipit_instance *ins, struct pg_ctx *ctx, int kind, bool new_batch)
+{
+    const char *sql = new_batch && pg_copy_new_sql[kind] ? pg_sql(ctx, pg_copy_new_sql[kind])
+                                                         : pg_copy_sql[kind];
+
+    return pg_copy_buf(ins, ctx, sql, &ctx->copy[kind]);
+}
+
+/*
+ * Look up (and insert when new) the series of ctx->missing, then write
+ * their ids into the binary sample rows. Returns 1, 0 when a key has no
+ * row to be seen yet (another writer's insert not committed: the flush
+ * takes the staged way), or -1 on an error.
+ */
+static int pg_series_ids(pipit_instance *ins, struct pg_ctx *ctx)
+{
+    size_t n = ctx->missing.len, found = 0;
+    PGresult *res;
+
+    if (n == 0)
+        return 1;
+    if (n > ctx->missing_cap) {
+        int64_t *ids = realloc(ctx->missing_ids, n * sizeof *ids);
+        if (!ids)
+            return -1;
+        ctx->missing_ids = ids;
+        ctx->missing_cap = n;
+    }
+    if (!pg_copy_buf(ins, ctx, pg_series_keys_sql, &ctx->keys) ||
+        !pg_exec(ins, ctx, pg_sql(ctx, pg_series_add_sql), "adding series"))
+        return -1;
+    res = PQexec(ctx->conn, pg_sql(ctx, pg_series_ids_sql));
+    if (!pg_ok(ins, ctx, res, PGRES_TUPLES_OK, "looking up series", true))
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++) {
+        long long k = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        if (k >= 0 && (size_t)k < n) {
+            ctx->missing_ids[k] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+            found++;
+        }
+    }
+    PQclear(res);
+    ctx->series_lookups += n;
+    if (found != n)
+        return 0;
+    for (size_t i = 0; i < ctx->npatch; i++) {
+        uint64_t be = htobe64((uint64_t)ctx->missing_ids[ctx->patch[i].n]);
+        memcpy(ctx->bin.data + ctx->patch[i].off, &be, 8);
+    }
+    return 1;
+}
+
+/* After a commit: the ids of the flush's new keys are committed rows and
+ * may be cached, at most series_cache of them (the cache starts again
+ * empty when full). */
+static void pg_cache_keep(struct pg_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->missing.cap && ctx->missing.len && ctx->series_cache; i++) {
+        const struct store_map_ent *e = &ctx->missing.ents[i];
+        if (!e->hash)
+            continue;
+        if ((int64_t)ctx->series.len >= ctx->series_cache) {
+            ctx->cache_evicted += ctx->series.len;
+            store_map_clear(&ctx->series);
+        }
+        if (store_map_put(&ctx->series, e->key, e->klen, ctx->missing_ids[e->val]) != 0) {
+            ctx->cache_evicted += ctx->series.len;
+            store_map_clear(&ctx->series);      /* out of memory: start again */
+        }
+    }
+}
+
+/* The samples of the flush in COPY BINARY: the trailer, then the rows. */
+static bool pg_copy_bin(pipit_instance *ins, struct pg_ctx *ctx)
+{
+    static const char trailer[2] = { (char)0xff, (char)0xff };
+
+    return store_buf_put(&ctx->bin, trailer, 2) == 0 &&
+           pg_copy_buf(ins, ctx, pg_sql(ctx, pg_copy_bin_sql), &ctx->bin);
 }
 
 /* Move one kind's staged rows into its table; count the new ones per batch. */
@@ -820,21 +1154,45 @@ static bool pg_move_new(pipit_instance *ins, struct pg_ctx *ctx, int64_t *t)
     return true;
 }
 
-/* Whether the flush's one batch has no ledger row yet; -1 on an error. */
-static int pg_batch_is_new(pipit_instance *ins, struct pg_ctx *ctx)
+/* Append s as an SQL string literal ('...'), or NULL. */
+static void pg_put_literal(struct pg_ctx *ctx, struct store_buf *b, const char *s)
 {
-    static const Oid types[2] = { PG_TEXT, PG_INT8 };
-    const struct store_batch *g = &ctx->ledger.b[0];
-    char seq[24];
-    const char *params[2] = { g->agent, seq };
-    const char *sql = pg_sql(ctx, pg_batch_exists_sql);
+    size_t n = s ? strlen(s) : 0;
+
+    if (!s) {
+        store_buf_put(b, "NULL", 4);
+        return;
+    }
+    if (store_buf_reserve(b, 2 * n + 3) != 0)
+        return;
+    b->data[b->len++] = '\'';
+    b->len += PQescapeStringConn(ctx->conn, b->data + b->len, s, n, NULL);
+    b->data[b->len++] = '\'';
+    b->data[b->len] = '\0';
+}
+
+/*
+ * BEGIN, and with check the lookup of the flush's one batch in the
+ * ledger, in one round trip. Returns 1 when the batch has no ledger row
+ * yet (or check is false), 0 when it has one, -1 on an error.
+ */
+static int pg_begin(pipit_instance *ins, struct pg_ctx *ctx, bool check)
+{
+    struct store_buf *q = &ctx->stmt;
     PGresult *res;
     int n;
 
-    snprintf(seq, sizeof seq, "%" PRId64, g->seq);
-    if (!sql)
+    if (!check)
+        return pg_exec(ins, ctx, "BEGIN", "BEGIN") ? 1 : -1;
+    q->len = 0;
+    store_buf_put(q, "BEGIN; EXECUTE pipit_batch_exists(", 34);
+    pg_put_literal(ctx, q, ctx->ledger.b[0].agent);
+    store_buf_printf(q, ", %" PRId64 ")", ctx->ledger.b[0].seq);
+    if (q->failed) {
+        q->failed = false;
         return -1;
-    res = PQexecParams(ctx->conn, sql, 2, types, params, NULL, NULL, 0);
+    }
+    res = PQexec(ctx->conn, q->data);
     if (!pg_ok(ins, ctx, res, PGRES_TUPLES_OK, "looking up the batch", true))
         return -1;
     n = PQntuples(res);
@@ -842,23 +1200,31 @@ static int pg_batch_is_new(pipit_instance *ins, struct pg_ctx *ctx)
     return n == 0;
 }
 
-/* Write one batch's ledger and agent rows. */
-static bool pg_ledger(pipit_instance *ins, struct pg_ctx *ctx, const struct store_batch *g,
-                     int64_t now)
+/* The ledger and agent rows of every batch of the flush, then COMMIT, in
+ * one round trip (a failing statement skips the rest). */
+static bool pg_ledger_commit(pipit_instance *ins, struct pg_ctx *ctx, int64_t now)
 {
-    static const Oid types[7] = { PG_TEXT, PG_INT8, PG_TEXT, PG_INT8, PG_INT8, PG_INT8,
-                                  PG_TEXT };
-    char seq[24], stored[24], skipped[24], at[24];
-    const char *params[7] = { g->agent, seq, store_kind_name(g->kind), stored, skipped, at,
-                              g->host };
+    struct store_buf *q = &ctx->stmt;
 
-    snprintf(seq, sizeof seq, "%" PRId64, g->seq);
-    snprintf(stored, sizeof stored, "%" PRId64, g->stored);
-    snprintf(skipped, sizeof skipped, "%" PRId64, g->skipped);
-    snprintf(at, sizeof at, "%" PRId64, now);
-    return pg_ok(ins, ctx, PQexecParams(ctx->conn, pg_sql(ctx, pg_ledger_sql), 7, types,
-                                        params, NULL, NULL, 0),
-                 PGRES_COMMAND_OK, "updating the ledger", false);
+    q->len = 0;
+    for (size_t i = 0; i < ctx->ledger.n; i++) {
+        const struct store_batch *g = &ctx->ledger.b[i];
+        store_buf_put(q, "EXECUTE pipit_ledger(", 21);
+        pg_put_literal(ctx, q, g->agent);
+        store_buf_printf(q, ", %" PRId64 ", ", g->seq);
+        pg_put_literal(ctx, q, store_kind_name(g->kind));
+        store_buf_printf(q, ", %" PRId64 ", %" PRId64 ", %" PRId64 ", ", g->stored, g->skipped,
+                         now);
+        pg_put_literal(ctx, q, g->host);
+        store_buf_put(q, ");\n", 3);
+    }
+    store_buf_put(q, "COMMIT", 6);
+    if (q->failed) {
+        q->failed = false;
+        return false;
+    }
+    return pg_ok(ins, ctx, PQexec(ctx->conn, q->data), PGRES_COMMAND_OK,
+                 "updating the ledger", false);
 }
 
 /* Errors that the same batch would meet again (bad data, limits): retrying
@@ -870,26 +1236,80 @@ static bool pg_permanent(const char *sqlstate)
 }
 
 /*
- * Store a batch in one transaction: the records COPY'd into staging
- * tables, then moved with INSERT ... ON CONFLICT DO NOTHING (a duplicate
- * key is ignored), then the ledger rows of the batch and of the origin
- * batches of relayed records, and their agents. A line that is not a valid
- * record is skipped, counted in the ledger and logged. A lost connection
- * or a failing statement rolls back and asks for the batch again later;
- * an error that the same data would meet again gives the batch up (logged
- * and counted by the host).
+ * Parse the batch into the COPY buffers and the ledger; with binary, its
+ * samples go to ctx->bin (pg_stage_bin) instead of the staging text. A line
+ * that is not a valid record is counted in the ledger, and logged when log
+ * is set (a second parse of the same batch is quiet). Sets *lines and
+ * *skipped; returns 0, or -1 when out of memory.
+ */
+static int pg_parse(pipit_instance *ins, struct pg_ctx *ctx, const struct pipit_batch *b,
+                    bool binary, bool log, uint64_t *lines, uint64_t *skipped)
+{
+    struct store_rec *r = &ctx->rec;
+    struct store_batch *g;
+    const char *agent = b->agent_id ? b->agent_id : "", *line;
+    size_t pos = 0, len;
+    int64_t idx = 0;
+    char err[256];
+
+    *lines = *skipped = 0;
+    store_ledger_reset(&ctx->ledger);
+    for (int k = 0; k <= PIPIT_RECORD_KIND_MAX; k++) {
+        ctx->copy[k].len = 0;
+        ctx->copy[k].failed = false;
+    }
+    ctx->bin.len = ctx->keys.len = 0;
+    ctx->bin.failed = ctx->keys.failed = false;
+    store_map_clear(&ctx->missing);
+    ctx->npatch = 0;
+    ctx->flush_hits = 0;
+    ctx->parsed_bin = binary;
+    if (!store_ledger_get(&ctx->ledger, agent, (int64_t)b->seq, b->kind, api->host_name(ins)))
+        return -1;
+    for (; store_next_line(b->payload, b->payload_len, &pos, &line, &len); idx++) {
+        if (store_rec_parse(r, line, len, agent, (int64_t)b->seq, idx, err, sizeof err) == 0) {
+            g = r->relayed ? store_ledger_get(&ctx->ledger, r->agent, r->seq, r->kind, r->host)
+                           : store_ledger_get(&ctx->ledger, agent, (int64_t)b->seq, b->kind,
+                                              NULL);
+            if (!g || (binary && r->kind == PIPIT_METRIC ? pg_stage_bin(ctx, r)
+                                                         : pg_stage(ctx, r)) != 0)
+                return -1;
+            g->lines++;
+            (*lines)++;
+            continue;
+        }
+        if (!(g = store_ledger_get(&ctx->ledger, agent, (int64_t)b->seq, b->kind, NULL)))
+            return -1;
+        g->skipped++;
+        (*skipped)++;
+        if (log)
+            api->log(ins, PIPIT_LOG_WARN, "batch %s/%" PRIu64 " line %" PRId64 " skipped: %s",
+                     agent, b->seq, idx, err);
+    }
+    return 0;
+}
+
+/*
+ * Store a batch in one transaction. A new batch (no ledger row, no relayed
+ * records) whose samples' series ids are all known (cached, or looked up
+ * and inserted in this transaction) has its samples COPY'd in binary
+ * straight into samples; otherwise the records are COPY'd into staging
+ * tables and moved with INSERT ... ON CONFLICT DO NOTHING (a duplicate key
+ * is ignored). Then the ledger rows of the batch and of the origin batches
+ * of relayed records, and their agents. Series ids become cached only
+ * after the commit. A line that is not a valid record is skipped, counted
+ * in the ledger and logged. A lost connection or a failing statement rolls
+ * back and asks for the batch again later; an error that the same data
+ * would meet again gives the batch up (logged and counted by the host).
  */
 static int pg_flush(pipit_instance *ins, void *data, const struct pipit_batch *b)
 {
     struct pg_ctx *ctx = data;
-    struct store_rec *r = &ctx->rec;
-    struct store_batch *g;
-    const char *agent = b->agent_id ? b->agent_id : "", *line;
+    const char *agent = b->agent_id ? b->agent_id : "";
     uint64_t lines = 0, stored = 0, skipped = 0;
-    size_t pos = 0, len;
-    int64_t now = api->now_ns(), idx = 0, t;
-    bool new_batch;
-    char err[256];
+    int64_t now = api->now_ns(), t;
+    bool new_batch, binary;
+    int is_new;
 
     if (b->seq > INT64_MAX) {
         api->log(ins, PIPIT_LOG_ERROR, "batch %s/%" PRIu64 ": sequence number out of range; "
@@ -902,32 +1322,9 @@ static int pg_flush(pipit_instance *ins, void *data, const struct pipit_batch *b
         return PIPIT_RETRY;
     }
     t = pg_mono_ns();
-    store_ledger_reset(&ctx->ledger);
-    for (int k = 0; k <= PIPIT_RECORD_KIND_MAX; k++) {
-        ctx->copy[k].len = 0;
-        ctx->copy[k].failed = false;
-    }
-    if (!store_ledger_get(&ctx->ledger, agent, (int64_t)b->seq, b->kind, api->host_name(ins)))
+    binary = b->kind == PIPIT_METRIC && ctx->bin_cols > 0;
+    if (pg_parse(ins, ctx, b, binary, true, &lines, &skipped) != 0)
         goto nomem;
-    for (; store_next_line(b->payload, b->payload_len, &pos, &line, &len); idx++) {
-        if (store_rec_parse(r, line, len, agent, (int64_t)b->seq, idx, err, sizeof err) == 0) {
-            g = r->relayed ? store_ledger_get(&ctx->ledger, r->agent, r->seq, r->kind, r->host)
-                           : store_ledger_get(&ctx->ledger, agent, (int64_t)b->seq, b->kind,
-                                              NULL);
-            if (!g || pg_stage(ctx, r) != 0)
-                goto nomem;
-            g->lines++;
-            lines++;
-            continue;
-        }
-        if (!(g = store_ledger_get(&ctx->ledger, agent, (int64_t)b->seq, b->kind, NULL)))
-            goto nomem;
-        g->skipped++;
-        skipped++;
-        api->log(ins, PIPIT_LOG_WARN, "batch %s/%" PRIu64 " line %" PRId64 " skipped: %s",
-                 agent, b->seq, idx, err);
-    }
-
     pg_lap(ctx, PG_ST_ENCODE, &t);
     new_batch = ctx->ledger.n == 1;     /* no relayed records */
 again:
@@ -935,15 +1332,28 @@ again:
     stored = 0;
     for (size_t i = 0; i < ctx->ledger.n; i++)
         ctx->ledger.b[i].stored = 0;
-    if (!pg_exec(ins, ctx, "BEGIN", "BEGIN"))
+    is_new = pg_begin(ins, ctx, new_batch);
+    if (is_new < 0)
         goto fail;
-    if (new_batch) {
-        int is_new = pg_batch_is_new(ins, ctx);
-        if (is_new < 0)
+    new_batch = new_batch && is_new > 0;
+    pg_lap(ctx, PG_ST_CHECK, &t);
+    binary = false;
+    if (new_batch && ctx->parsed_bin) {
+        int known = pg_series_ids(ins, ctx);
+        if (known < 0)
             goto fail;
-        new_batch = is_new > 0;
-        pg_lap(ctx, PG_ST_CHECK, &t);
+        binary = known > 0;
+        pg_lap(ctx, PG_ST_SERIES, &t);
     }
+    if (!binary && ctx->parsed_bin) {   /* the staged way: parse again as text */
+        if (pg_parse(ins, ctx, b, false, false, &lines, &skipped) != 0) {
+            PQclear(PQexec(ctx->conn, "ROLLBACK"));
+            goto nomem;
+        }
+        pg_lap(ctx, PG_ST_ENCODE, &t);
+    }
+    if (binary && ctx->bin.len && !pg_copy_bin(ins, ctx))
+        goto fail;
     for (int k = PIPIT_METRIC; k <= PIPIT_RECORD_KIND_MAX; k++)
         if (ctx->copy[k].len && !pg_copy(ins, ctx, k, new_batch))
             goto fail;
@@ -958,15 +1368,16 @@ again:
     }
     pg_lap(ctx, PG_ST_MERGE, &t);
     store_ledger_sort(&ctx->ledger);
-    for (size_t i = 0; i < ctx->ledger.n; i++) {
+    for (size_t i = 0; i < ctx->ledger.n; i++)
         stored += (uint64_t)ctx->ledger.b[i].stored;
-        if (!pg_ledger(ins, ctx, &ctx->ledger.b[i], now))
-            goto fail;
-    }
-    pg_lap(ctx, PG_ST_LEDGER, &t);
-    if (!pg_exec(ins, ctx, "COMMIT", "COMMIT"))
+    if (!pg_ledger_commit(ins, ctx, now))
         goto fail;
     pg_lap(ctx, PG_ST_COMMIT, &t);
+    if (binary) {
+        pg_cache_keep(ctx);
+        ctx->cache_hits += ctx->flush_hits;
+        ctx->bin_batches++;
+    }
     ctx->stored += stored;
     ctx->duplicates += lines - stored;
     ctx->skipped += skipped;
@@ -1022,6 +1433,10 @@ static void pg_fini(pipit_instance *ins, void *data)
         n += snprintf(times + n, sizeof times - (size_t)n, "%s%s %.3f s", i ? ", " : "",
                       pg_stage_names[i], (double)ctx->stage_ns[i] / 1e9);
     api->log(ins, PIPIT_LOG_INFO, "time per stage: %s", times);
+    api->log(ins, PIPIT_LOG_INFO, "series cache: %" PRIu64 " ids reused, %" PRIu64 " looked "
+             "up, %" PRIu64 " evicted, %zu held; %" PRIu64 " batches by COPY BINARY",
+             ctx->cache_hits, ctx->series_lookups, ctx->cache_evicted, ctx->series.len,
+             ctx->bin_batches);
     pg_free(ctx);
 }
 

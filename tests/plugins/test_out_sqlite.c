@@ -700,6 +700,15 @@ static void test_version(void)
     log_taken();
 }
 
+/* PostgreSQL: end the sink's connection from the server side. */
+static void kill_sink(void)
+{
+    is_int(q_int("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM "
+                 "pg_stat_activity WHERE application_name = 'pipit' AND "
+                 "datname = current_database()) t"), 1, "the sink's connection is killed");
+    usleep(100000);
+}
+
 /* A busy database (SQLite) or a lost connection (PostgreSQL) asks for the
  * batch again; the next flush stores it once. */
 static void test_retry(void)
@@ -712,10 +721,7 @@ static void test_retry(void)
            "retry: init");
     if (T.pg) {
         checker_use("retry");
-        is_int(q_int("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM "
-                     "pg_stat_activity WHERE application_name = 'pipit' AND "
-                     "datname = current_database()) t"), 1, "the sink's connection is killed");
-        usleep(100000);
+        kill_sink();
     } else {
         checker_use("retry");
         q_str("BEGIN IMMEDIATE");
@@ -772,6 +778,240 @@ static void test_pg_connection(void)
     if (h.ins)
         harness_close(&h);
 }
+
+/* The numbers of out_postgres's "series cache:" line in log (at fini):
+ * ids reused, looked up, evicted, held, batches by COPY BINARY. */
+struct cache_stats {
+    unsigned long long reused, looked_up, evicted, held, binary;
+};
+
+static struct cache_stats cache_stats(const char *log)
+{
+    struct cache_stats c = { 0, 0, 0, 0, 0 };
+    const char *p = strstr(log, "series cache: ");
+
+    if (!p || sscanf(p, "series cache: %llu ids reused, %llu looked up, %llu evicted, "
+                     "%llu held; %llu batches", &c.reused, &c.looked_up, &c.evicted,
+                     &c.held, &c.binary) != 5)
+        diag("no series cache line in the log");
+    return c;
+}
+
+/* A gauge of series n (label n) with value n. */
+static const char *gauge_n(int64_t time, int n)
+{
+    char rest[128];
+
+    snprintf(rest, sizeof rest, "\"name\":\"cpu.x\",\"type\":\"gauge\",\"value\":%d,"
+             "\"labels\":{\"n\":\"%d\"}", n, n);
+    return rec("metric", time, NULL, 0, 0, rest);
+}
+
+/* Samples whose series_id names no series, or a series of another label
+ * than their value says (gauge_n). */
+static int64_t wrong_series(void)
+{
+    return q_int("SELECT count(*) FROM samples s LEFT JOIN series se ON se.id = s.series_id "
+                 "WHERE se.id IS NULL OR se.labels <> '{\"n\":\"' || s.value::int || '\"}'");
+}
+
+/* Series ids are cached per connection and reused by the next batches;
+ * series_cache=0 looks them up each time; the bound holds. */
+static void test_pg_cache(void)
+{
+    struct harness h;
+    struct cache_stats c;
+    const char *p = lines(gauge_n(1, 1), gauge_n(2, 2), gauge_n(3, 3), gauge_n(4, 1), NULL);
+    char big[4096] = "";
+
+    is_int(store_open(&h, "cache", NULL), PIPIT_OK, "cache: init");
+    checker_use("cache");
+    is_int(flush(&h, AGENT_A, 1, PIPIT_METRIC, p), PIPIT_OK, "batch 1: 3 new series");
+    is_int(flush(&h, AGENT_A, 2, PIPIT_METRIC, p), PIPIT_OK, "batch 2: the same series");
+    harness_close(&h);
+    c = cache_stats(log_taken());
+    is_int((int64_t)c.looked_up, 3, "the 3 series are looked up once");
+    is_int((int64_t)c.reused, 4, "batch 2's 4 samples take their ids from the cache");
+    is_int((int64_t)c.binary, 2, "both batches by COPY BINARY");
+    is_int(q_int("SELECT count(*) FROM samples"), 8, "8 samples");
+    is_int(q_int("SELECT count(*) FROM series"), 3, "3 series");
+    is_int(wrong_series(), 0, "each sample names its own series");
+
+    is_int(store_open(&h, "cache", "series_cache=0", NULL), PIPIT_OK, "series_cache=0: init");
+    is_int(flush(&h, AGENT_A, 3, PIPIT_METRIC, p), PIPIT_OK, "batch 3");
+    is_int(flush(&h, AGENT_A, 4, PIPIT_METRIC, p), PIPIT_OK, "batch 4");
+    harness_close(&h);
+    c = cache_stats(log_taken());
+    is_int((int64_t)c.reused, 0, "no cache: no id reused");
+    is_int((int64_t)c.looked_up, 6, "each batch looks its 3 series up");
+    is_int((int64_t)c.held, 0, "and none is held");
+
+    for (int n = 10; n < 20; n++)
+        strcat(big, gauge_n(n, n));
+    is_int(store_open(&h, "cache", "series_cache=4", NULL), PIPIT_OK, "series_cache=4: init");
+    is_int(flush(&h, AGENT_A, 5, PIPIT_METRIC, big), PIPIT_OK, "batch 5: 10 new series");
+    is_int(flush(&h, AGENT_A, 6, PIPIT_METRIC, big), PIPIT_OK, "batch 6: the same");
+    is_int(flush(&h, AGENT_A, 7, PIPIT_METRIC, p), PIPIT_OK, "batch 7: older series");
+    harness_close(&h);
+    c = cache_stats(log_taken());
+    ok(c.held <= 4, "the cache holds at most 4 ids (%llu)", c.held);
+    ok(c.evicted > 0, "and evicts to stay there (%llu)", c.evicted);
+    ok(c.looked_up > 10 + 3, "evicted ids are looked up again (%llu lookups)", c.looked_up);
+    is_int(q_int("SELECT count(*) FROM samples"), 8 + 8 + 20 + 4, "all samples stored");
+    is_int(wrong_series(), 0, "each sample still names its own series");
+    log_taken();
+}
+
+/* Ids of series inserted by a transaction that rolls back are not kept. */
+static void test_pg_cache_rollback(void)
+{
+    struct harness h;
+    struct cache_stats c;
+    const char *p = lines(gauge_n(1, 1), gauge_n(2, 2), NULL);
+
+    is_int(store_open(&h, "cacheroll", NULL), PIPIT_OK, "cacheroll: init");
+    checker_use("cacheroll");
+    q_str("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+          "$$BEGIN RAISE EXCEPTION 'refused by the test' USING ERRCODE = '57014'; END$$");
+    q_str("CREATE TRIGGER refuse BEFORE INSERT ON batches FOR EACH ROW EXECUTE FUNCTION refuse()");
+    is_int(flush(&h, AGENT_A, 1, PIPIT_METRIC, p), PIPIT_RETRY,
+           "the ledger fails after the series were inserted: retry");
+    is_int(q_int("SELECT count(*) FROM series"), 0, "the series rolled back");
+    q_str("DROP TRIGGER refuse ON batches");
+    is_int(flush(&h, AGENT_A, 2, PIPIT_METRIC, p), PIPIT_OK, "another batch of the same series");
+    is_int(flush(&h, AGENT_A, 1, PIPIT_METRIC, p), PIPIT_OK, "the first one again");
+    harness_close(&h);
+    c = cache_stats(log_taken());
+    is_int(q_int("SELECT count(*) FROM samples"), 4, "4 samples");
+    is_int(wrong_series(), 0, "none names a series that was rolled back");
+    is_int((int64_t)c.looked_up, 4, "the series are looked up again after the rollback");
+    is_int((int64_t)c.reused, 2, "and cached once committed");
+}
+
+/* A new connection starts with an empty cache. */
+static void test_pg_cache_reconnect(void)
+{
+    struct harness h;
+    struct cache_stats c;
+    const char *p = lines(gauge_n(1, 1), gauge_n(2, 2), NULL);
+
+    is_int(store_open(&h, "cacherecon", NULL), PIPIT_OK, "cacherecon: init");
+    checker_use("cacherecon");
+    is_int(flush(&h, AGENT_A, 1, PIPIT_METRIC, p), PIPIT_OK, "batch 1");
+    kill_sink();
+    q_str("TRUNCATE samples, series");      /* ids cached on it name no row now */
+    is_int(flush(&h, AGENT_A, 2, PIPIT_METRIC, p), PIPIT_RETRY, "batch 2: retry");
+    is_int(flush(&h, AGENT_A, 2, PIPIT_METRIC, p), PIPIT_OK, "batch 2 after reconnecting");
+    harness_close(&h);
+    c = cache_stats(log_taken());
+    is_int((int64_t)c.reused, 0, "no id from the old connection is reused");
+    is_int((int64_t)c.looked_up, 4, "the series are looked up again");
+    is_int(wrong_series(), 0, "each sample names its own series");
+}
+
+/* A new batch that another writer stored meanwhile (23505 in the direct
+ * COPY) is stored again the staged way: each record once. */
+static void test_pg_race(void)
+{
+    struct harness h;
+    const char *p = lines(gauge_n(1, 1), gauge_n(2, 2), gauge_n(3, 3), NULL);
+
+    is_int(store_open(&h, "race", NULL), PIPIT_OK, "race: init");
+    checker_use("race");
+    is_int(flush(&h, AGENT_A, 1, PIPIT_METRIC, p), PIPIT_OK, "batch 1 caches the series");
+    /* the other writer's rows of batch 2, its ledger row not committed yet */
+    q_str("INSERT INTO samples (agent_id, seq, idx, series_id, time, type, value) "
+          "SELECT '" AGENT_A "', 2, 1, id, 2, 'gauge', 2 FROM series WHERE labels = '{\"n\":\"2\"}'");
+    log_taken();
+    is_int(flush(&h, AGENT_A, 2, PIPIT_METRIC, p), PIPIT_OK, "batch 2 is stored");
+    ok(strstr(log_taken(), "stored meanwhile by another writer") != NULL,
+       "the unique violation sent it the staged way");
+    is_int(q_int("SELECT count(*) FROM samples WHERE seq = 2"), 3, "3 samples, each once");
+    is_int(q_int("SELECT count(DISTINCT idx) FROM samples WHERE seq = 2"), 3, "at 3 indexes");
+    is_int(q_int("SELECT count FROM batches WHERE seq = 2"), 2, "the ledger counts the 2 it added");
+    is_int(wrong_series(), 0, "each sample names its own series");
+    harness_close(&h);
+    log_taken();
+}
+
+/* Values written in COPY BINARY read back exactly; a samples table with
+ * other column types takes the staged way. */
+static void test_pg_binary(void)
+{
+    struct harness h;
+    struct cache_stats c;
+    char p[4096], staged[4096];
+
+    snprintf(p, sizeof p, "%s", lines(
+        rec("metric", 1733616000123456789, NULL, 0, 0, GAUGE("-0.0", "{\"v\":\"a\"}")),
+        rec("metric", INT64_MIN, NULL, 0, 0, GAUGE("\"NaN\"", "{\"v\":\"b\"}")),
+        rec("metric", INT64_MAX, NULL, 0, 0, GAUGE("\"+Inf\"", "{\"v\":\"c\"}")),
+        rec("metric", 0, NULL, 0, 0, GAUGE("\"-Inf\"", "{\"v\":\"d\"}")),
+        rec("metric", -1, NULL, 0, 0, GAUGE("5e-324", "{\"v\":\"e\"}")),
+        rec("metric", 1, NULL, 0, 0, GAUGE("1.7976931348623157e308", "{\"v\":\"f\"}")),
+        rec("metric", 2, NULL, 0, 0, GAUGE("0.1", "{\"v\":\"g\"}")),
+        rec("metric", 3, NULL, 0, 0, "\"name\":\"h\",\"type\":\"histogram\",\"buckets\":"
+            "[{\"le\":\"+Inf\",\"count\":9223372036854775807}],\"sum\":-0.0,"
+            "\"count\":9223372036854775807,\"labels\":{\"v\":\"h\"}"),
+        rec("metric", 4, NULL, 0, 0, "\"name\":\"h\",\"type\":\"histogram\",\"buckets\":"
+            "[{\"le\":\"+Inf\",\"count\":0}],\"sum\":\"NaN\",\"count\":0,"
+            "\"labels\":{\"v\":\"i\"}"), NULL));
+    static const char *const want =
+        "0|1733616000123456789|gauge|8000000000000000|||"
+        ",1|-9223372036854775808|gauge|NaN|||"
+        ",2|9223372036854775807|gauge|Infinity|||"
+        ",3|0|gauge|-Infinity|||"
+        ",4|-1|gauge|0000000000000001|||"
+        ",5|1|gauge|7fefffffffffffff|||"
+        ",6|2|gauge|3fb999999999999a|||"
+        ",7|3|histogram||[{\"le\":\"+Inf\",\"count\":9223372036854775807}]|8000000000000000"
+        "|9223372036854775807"
+        ",8|4|histogram||[{\"le\":\"+Inf\",\"count\":0}]|7ff8000000000000|0";
+    static const char *const query =
+        "SELECT string_agg(idx || '|' || time || '|' || type || '|' || "
+        "coalesce(CASE WHEN value = value AND abs(value) < 'Infinity' "
+        "THEN encode(float8send(value), 'hex') ELSE value::text END, '') || '|' || "
+        "coalesce(buckets, '') || '|' || coalesce(CASE WHEN sum = sum "
+        "THEN encode(float8send(sum), 'hex') ELSE sum::text END, '') || '|' || "
+        "coalesce(count::text, ''), ',' ORDER BY idx) FROM samples WHERE seq = %" PRId64;
+
+    is_int(store_open(&h, "binary", NULL), PIPIT_OK, "binary: init");
+    checker_use("binary");
+    is_int(flush(&h, AGENT_A, INT64_MAX, PIPIT_METRIC, p), PIPIT_OK,
+           "extreme values, batch INT64_MAX");
+    harness_close(&h);
+    c = cache_stats(log_taken());
+    is_int((int64_t)c.binary, 1, "by COPY BINARY");
+    is_str(q_str(query, INT64_MAX), want, "every value exact");
+    is_str(q_str("SELECT DISTINCT agent_id FROM samples"), AGENT_A, "agent id");
+
+    /* the staged way makes the same rows (a relayed record sends it there) */
+    is_int(store_open(&h, "binary", NULL), PIPIT_OK, "binary: init again");
+    snprintf(staged, sizeof staged, "%s%s", p, rec("log", 1, AGENT_X, 1, 0,
+             "\"level\":\"info\",\"message\":\"m\",\"labels\":{}"));
+    is_int(flush(&h, AGENT_A, 5, PIPIT_METRIC, staged), PIPIT_OK, "the same, staged");
+    harness_close(&h);
+    c = cache_stats(log_taken());
+    is_int((int64_t)c.binary, 0, "not by COPY BINARY");
+    is_str(q_str(query, (int64_t)5), want, "the same values");
+
+    /* tables whose value column is real: binary float8 would not fit */
+    checker_use("binary");
+    q_str("TRUNCATE samples");
+    q_str("ALTER TABLE samples ALTER COLUMN value TYPE real");
+    is_int(store_open(&h, "binary", NULL), PIPIT_OK, "value real: init");
+    ok(strstr(log_taken(), "other types than pipit writes in binary") != NULL,
+       "the different column type is logged");
+    is_int(flush(&h, AGENT_A, 6, PIPIT_METRIC,
+                 lines(rec("metric", 1, NULL, 0, 0, GAUGE("1.5", "{\"v\":\"a\"}")),
+                       rec("metric", 2, NULL, 0, 0, GAUGE("-2.25", "{\"v\":\"z\"}")), NULL)),
+           PIPIT_OK, "a batch is stored");
+    harness_close(&h);
+    c = cache_stats(log_taken());
+    is_int((int64_t)c.binary, 0, "the staged way");
+    is_str(q_str("SELECT string_agg(value::text, ',' ORDER BY idx) FROM samples WHERE seq = 6"),
+           "1.5,-2.25", "with its values");
+}
 #endif
 
 /* ---- throughput ------------------------------------------------------------ */
@@ -823,9 +1063,10 @@ static void bench_stages(const char *what, int records)
 
 /*
  * Records per second for nbatches batches of size records of kind: metrics
- * over 1000 series, or log lines. Then the same batches again (all
- * duplicates), through a new instance on the same tables, so that each
- * pass's time per stage (logged by out_postgres at the end) shows apart.
+ * over 100 series (the cpu label; it fixes the host), or log lines. Then
+ * the same batches again (all duplicates), through a new instance on the
+ * same tables, so that each pass's time per stage (logged by out_postgres
+ * at the end) shows apart.
  * Printed as TAP comments; never a pass/fail criterion.
  */
 static void bench(const char *opt, int kind, int nbatches, int size, uint64_t seq0)
@@ -882,14 +1123,16 @@ static void bench(const char *opt, int kind, int nbatches, int size, uint64_t se
     free(payloads);
 }
 
-/* opt: one more option (KEY=VALUE) of the plugin, or NULL. */
-static void run_bench(const char *opt)
+/* opt: one more option (KEY=VALUE) of the plugin, or NULL. Sequence
+ * numbers start after seq0, so that each round stores new batches on the
+ * same tables instead of timing the previous round's as duplicates. */
+static void run_bench(const char *opt, uint64_t seq0)
 {
     diag("%s", opt ? opt : "default options");
-    bench(opt, PIPIT_METRIC, 100, 1000, 1);
-    bench(opt, PIPIT_METRIC, 10, 10000, 1000);
-    bench(opt, PIPIT_LOG, 100, 1000, 2000);
-    bench(opt, PIPIT_METRIC, 1000, 100, 3000);
+    bench(opt, PIPIT_METRIC, 100, 1000, seq0 + 1);
+    bench(opt, PIPIT_METRIC, 10, 10000, seq0 + 1000);
+    bench(opt, PIPIT_LOG, 100, 1000, seq0 + 2000);
+    bench(opt, PIPIT_METRIC, 1000, 100, seq0 + 3000);
     log_taken();
 }
 
@@ -961,8 +1204,8 @@ int main(int argc, char **argv)
     log_setup(T.log, LOG_FMT_LOGFMT, PIPIT_LOG_DEBUG);
 
     if (do_bench) {
-        run_bench(T.pg ? NULL : "synchronous=full");
-        run_bench(T.pg ? "synchronous_commit=off" : "synchronous=normal");
+        run_bench(T.pg ? NULL : "synchronous=full", 0);
+        run_bench(T.pg ? "synchronous_commit=off" : "synchronous=normal", 10000);
     } else {
         test_kinds();
         test_idempotent();
@@ -974,8 +1217,14 @@ int main(int argc, char **argv)
         test_money();
         test_retry();
 #ifdef HAVE_POSTGRESQL
-        if (T.pg)
+        if (T.pg) {
             test_pg_connection();
+            test_pg_cache();
+            test_pg_cache_rollback();
+            test_pg_cache_reconnect();
+            test_pg_race();
+            test_pg_binary();
+        }
 #endif
     }
 
@@ -983,7 +1232,8 @@ int main(int argc, char **argv)
 #ifdef HAVE_POSTGRESQL
     if (T.pg && !getenv("PIPIT_KEEP_DB")) {
         static const char *const dbs[] = { "kinds", "dup", "origin", "bad", "gaps", "retention",
-                                           "newer", "retry", "bench", "money" };
+                                           "newer", "retry", "bench", "money", "cache",
+                                           "cacheroll", "cacherecon", "race", "binary" };
         PGconn *c = PQconnectdb(T.conninfo);
         for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
             char sql[256];
