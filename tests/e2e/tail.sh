@@ -22,8 +22,21 @@ outputs:
   - plugin: file
     path: $T/out.jsonl
 YAML
-# writer FROM TO: append numbered lines, a little apart.
-writer() { i=$1; while [ "$i" -le "$2" ]; do echo "line $i" >>"$T/logs/app.log"; i=$((i + 1)); sleep 0.002; done; }
+# writer FROM TO: append numbered lines, a little apart, as an application does: through a
+# descriptor it keeps, reopened by name once logrotate's postrotate asks for it ($T/reopen).
+# (Opening by name for each line would race logrotate's create: a line could land in a file
+# made between its rename and its create, which it then moves aside as *.backup.)
+writer() {
+    i=$1
+    exec 3>>"$T/logs/app.log"
+    while [ "$i" -le "$2" ]; do
+        if [ -e "$T/reopen" ]; then rm -f "$T/reopen"; exec 3>>"$T/logs/app.log"; fi
+        echo "line $i" >&3
+        i=$((i + 1))
+        sleep 0.002
+    done
+    exec 3>&-
+}
 got() { grep -c "\"message\":\"line " "$T/out.jsonl" 2>/dev/null || echo 0; }
 distinct() { grep -o '"message":"line [0-9]*"' "$T/out.jsonl" | sort -u | wc -l; }
 
@@ -39,6 +52,9 @@ $T/logs/app.log {
     $mode
     rotate 5
     missingok
+    postrotate
+        touch "$T/reopen"
+    endscript
 }
 LR
     base=$(( $(distinct) ))
@@ -68,6 +84,7 @@ LR
 done
 
 # SIGKILL, lines written meanwhile, restart: nothing lost.
+rm -f "$T/reopen"
 kill -KILL "$PIPITD_PID"; wait "$PIPITD_PID" 2>/dev/null; PIPITD_PID=
 writer 1201 1300
 start_pipitd "$T/p.yaml"
