@@ -556,6 +556,8 @@ const struct pipit_api *instance_api(void)
 int instance_host_open(struct instance_host *h)
 {
     h->loop_thread = pthread_self();
+    h->emit_line = (struct buf)BUF_INIT;
+    h->emit_line_busy = false;
     h->foreign_head = NULL;
     h->foreign_tail = &h->foreign_head;
     if (pthread_mutex_init(&h->foreign_mu, NULL) != 0)
