@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <pipit/plugin.h>
 #include "buf.h"
 
@@ -23,25 +26,11 @@ int buf_reserve(struct buf *b, size_t n)
     return PIPIT_OK;
 }
 
-int buf_append(struct buf *b, const void *p, size_t n)
+int buf_append_grow(struct buf *b, const void *p, size_t n)
 {
     if (buf_reserve(b, n) != PIPIT_OK)
         return PIPIT_ENOMEM;
-    if (n)
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return PIPIT_OK;
-}
-
-int buf_puts(struct buf *b, const char *s)
-{
-    return buf_append(b, s, strlen(s));
-}
-
-int buf_putc(struct buf *b, char c)
-{
-    return buf_append(b, &c, 1);
+    return buf_append(b, p, n);
 }
 
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
@@ -71,15 +60,28 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return r;
 }
 
+/* "00" to "99": buf_u64 writes two digits per division. */
+static const char digit_pairs[201] =
+    "0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849"
+    "5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
 int buf_u64(struct buf *b, uint64_t v)
 {
     char tmp[20];
     size_t n = sizeof tmp;
 
-    do {
-        tmp[--n] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        n -= 2;
+        memcpy(tmp + n, digit_pairs + d, 2);
+    }
+    if (v >= 10) {
+        n -= 2;
+        memcpy(tmp + n, digit_pairs + v * 2, 2);
+    } else {
+        tmp[--n] = (char)('0' + v);
+    }
     return buf_append(b, tmp + n, sizeof tmp - n);
 }
 
@@ -126,14 +128,79 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
 #define HIGHS UINT64_C(0x8080808080808080)
 
 /*
+ * How many bytes at the start of p[0..n) can be copied into a JSON string as
+ * they are: none below 0x20, none '"' or '\\', none with the high bit set
+ * (those are checked as UTF-8 one by one). Sixteen bytes at a time with SSE2,
+ * then eight at a time, then one.
+ */
+static size_t json_plain_len(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+
+#ifdef __SSE2__
+    const __m128i below = _mm_set1_epi8(0x20);
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+
+    while (n - i >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        /* signed: bytes 0x80-0xff are negative, so "< 0x20" takes them too */
+        __m128i m = _mm_or_si128(_mm_cmplt_epi8(v, below),
+                                 _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                              _mm_cmpeq_epi8(v, bslash)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        if (mask)
+            return i + (size_t)__builtin_ctz(mask);
+        i += 16;
+    }
+#endif
+    /* (x - k * ONES) & ~x & HIGHS is not zero exactly when some byte of x is
+     * below k (for k <= 0x80); x ^ (c * ONES) has a zero byte where x has a
+     * byte c. */
+    while (n - i >= 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        uint64_t q = w ^ (ONES * '"'), bs = w ^ (ONES * '\\');
+        uint64_t ctl = (w - ONES * 0x20) & ~w;
+        uint64_t quote8 = (q - ONES) & ~q, slash = (bs - ONES) & ~bs;
+        if ((ctl | quote8 | slash | w) & HIGHS)
+            break;
+        i += 8;
+    }
+    while (i < n && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\' && p[i] < 0x80)
+        i++;
+    return i;
+}
+
+/* The escape of byte c, which is below 0x20, '"' or '\\', in esc; its length. */
+static size_t json_escape(unsigned char c, char esc[6])
+{
+    static const char hex[] = "0123456789abcdef";
+
+    esc[0] = '\\';
+    switch (c) {
+    case '"':  esc[1] = '"'; return 2;
+    case '\\': esc[1] = '\\'; return 2;
+    case '\n': esc[1] = 'n'; return 2;
+    case '\r': esc[1] = 'r'; return 2;
+    case '\t': esc[1] = 't'; return 2;
+    case '\b': esc[1] = 'b'; return 2;
+    case '\f': esc[1] = 'f'; return 2;
+    }
+    memcpy(esc, "\\u00", 4);
+    esc[4] = hex[c >> 4];
+    esc[5] = hex[c & 0xf];
+    return 6;
+}
+
+/*
  * Append s[0..n) as a quoted JSON string. Runs of bytes that need no escape
- * are copied in one piece; control characters are escaped; bytes that are
- * not valid UTF-8 are replaced with U+FFFD so the output is always valid
- * JSON whatever a log file contains.
+ * are found by json_plain_len() and copied in one piece; valid UTF-8 is kept;
+ * control characters, '"' and '\\' are escaped; bytes that are not valid
+ * UTF-8 are replaced with U+FFFD so the output is always valid JSON whatever
+ * a log file contains. Returns PIPIT_OK or PIPIT_ENOMEM.
  */
 int buf_json_str(struct buf *b, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0, run = 0;
 
@@ -141,57 +208,25 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
         return PIPIT_ENOMEM;
     b->data[b->len++] = '"';
     while (i < n) {
-        /* Eight plain bytes at a time: none below 0x20, none '"' or '\\',
-         * none with the high bit set. (x - k * ONES) & ~x & HIGHS is not
-         * zero exactly when some byte of x is below k (for k <= 0x80);
-         * x ^ (c * ONES) has a zero byte where x has a byte c. */
-        while (n - i >= 8) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            uint64_t q = w ^ (ONES * '"'), bs = w ^ (ONES * '\\');
-            uint64_t ctl = (w - ONES * 0x20) & ~w;
-            uint64_t quote = (q - ONES) & ~q, slash = (bs - ONES) & ~bs;
-            if ((ctl | quote | slash | w) & HIGHS)
-                break;
-            i += 8;
-        }
+        i += json_plain_len(p + i, n - i);
         if (i >= n)
             break;
         unsigned char c = p[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            i++;
-            continue;
-        }
         size_t ulen = c >= 0x80 ? utf8_seq_len(p + i, n - i) : 0;
         if (ulen) {
             i += ulen;
             continue;
         }
-        if (buf_append(b, p + run, i - run) != PIPIT_OK)
-            return PIPIT_ENOMEM;
-        char esc[8];
-        size_t elen = 2;
-        esc[0] = '\\';
-        switch (c) {
-        case '"':  esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        default:
-            if (c < 0x20) {
-                memcpy(esc, "\\u00", 4);
-                esc[4] = hex[c >> 4];
-                esc[5] = hex[c & 0xf];
-                elen = 6;
-            } else {                    /* invalid UTF-8: U+FFFD */
-                memcpy(esc, "\xef\xbf\xbd", 3);
-                elen = 3;
-            }
+        char esc[6];
+        size_t elen;
+        if (c >= 0x80) {                /* invalid UTF-8: U+FFFD */
+            memcpy(esc, "\xef\xbf\xbd", 3);
+            elen = 3;
+        } else {
+            elen = json_escape(c, esc);
         }
-        if (buf_append(b, esc, elen) != PIPIT_OK)
+        if (buf_append(b, p + run, i - run) != PIPIT_OK ||
+            buf_append(b, esc, elen) != PIPIT_OK)
             return PIPIT_ENOMEM;
         i++;
         run = i;

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct buf {
     char *data;                         /* NUL-terminated when len < cap */
@@ -16,9 +17,40 @@ struct buf {
 
 /* Make room for n more bytes. Returns 0 or PIPIT_ENOMEM. */
 int buf_reserve(struct buf *b, size_t n);
-int buf_append(struct buf *b, const void *p, size_t n);
-int buf_puts(struct buf *b, const char *s);
-int buf_putc(struct buf *b, char c);
+/* buf_append() when the bytes do not fit: grows, then appends. */
+int buf_append_grow(struct buf *b, const void *p, size_t n);
+
+/*
+ * Append n bytes (buf_puts: a C string; buf_putc: one byte) and keep the
+ * data NUL-terminated. Inline: the encoder appends a few bytes at a time, and
+ * the room is nearly always there already. Returns 0 (PIPIT_OK) or
+ * PIPIT_ENOMEM.
+ */
+static inline int buf_append(struct buf *b, const void *p, size_t n)
+{
+    if (b->cap - b->len <= n)           /* keep one byte for the NUL */
+        return buf_append_grow(b, p, n);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+static inline int buf_puts(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
+static inline int buf_putc(struct buf *b, char c)
+{
+    if (b->cap - b->len <= 1)
+        return buf_append_grow(b, &c, 1);
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
 int buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)

@@ -13,6 +13,7 @@
 #define LOG_WINDOW_NS   (10LL * 1000000000)  /* plugin log rate-limit window */
 #define LOG_WINDOW_MAX  50                   /* lines per instance per window */
 #define FOREIGN_MAX_BYTES (8u << 20)          /* queued from foreign threads */
+#define EMIT_LINE_KEEP    (64u << 10)         /* api_emit keeps a buffer this large */
 
 /* The instance whose collect()/act() runs on this thread, if any. */
 static _Thread_local struct pipit_instance *tls_running;
@@ -189,7 +190,7 @@ int instance_take_line(struct pipit_instance *ins, int kind, const char *line, s
 static int api_emit(pipit_instance *ins, const struct pipit_record *rec)
 {
     char err[256];
-    struct buf line = BUF_INIT;
+    struct buf local = BUF_INIT, *line = &local;
     int r;
 
     if (!ins)
@@ -206,25 +207,37 @@ static int api_emit(pipit_instance *ins, const struct pipit_record *rec)
         api_log(ins, PIPIT_LOG_WARN, "invalid record refused: %s", err);
         return PIPIT_EINVAL;
     }
-    if (record_encode_json(&line, rec, ins->host->host_name, ins->name,
+    /* Every branch below copies the line, so the loop thread encodes into
+     * one buffer kept by the host instead of allocating one per record. */
+    bool on_loop = pthread_equal(pthread_self(), ins->host->loop_thread);
+    if (on_loop && !ins->host->emit_line_busy) {
+        line = &ins->host->emit_line;
+        buf_reset(line);
+        ins->host->emit_line_busy = true;
+    }
+    if (record_encode_json(line, rec, ins->host->host_name, ins->name,
                            record_now_ns()) != PIPIT_OK) {
         atomic_fetch_add(&ins->emit_dropped, 1);
-        return PIPIT_ENOMEM;
-    }
-    if (tls_running == ins && ins->collecting) {
-        r = instance_take_line(ins, rec->kind, line.data, line.len);
-    } else if (pthread_equal(pthread_self(), ins->host->loop_thread)) {
-        r = ins->host->deliver(ins->host, ins, rec->kind, line.data, line.len, 1);
+        r = PIPIT_ENOMEM;
+    } else if (tls_running == ins && ins->collecting) {
+        r = instance_take_line(ins, rec->kind, line->data, line->len);
+    } else if (on_loop) {
+        r = ins->host->deliver(ins->host, ins, rec->kind, line->data, line->len, 1);
         if (r == PIPIT_OK)
             ins->stats.records++;
         else
             ins->stats.dropped++;
     } else {
-        r = foreign_push(ins, rec->kind, line.data, line.len);
+        r = foreign_push(ins, rec->kind, line->data, line->len);
         if (r != PIPIT_OK)
             atomic_fetch_add(&ins->emit_dropped, 1);
     }
-    buf_free(&line);
+    if (line == &ins->host->emit_line) {
+        ins->host->emit_line_busy = false;
+        if (line->cap > EMIT_LINE_KEEP)     /* one huge record: do not keep it */
+            buf_free(line);
+    }
+    buf_free(&local);
     return r;
 }
 
@@ -558,6 +571,8 @@ const struct pipit_api *instance_api(void)
 int instance_host_open(struct instance_host *h)
 {
     h->loop_thread = pthread_self();
+    h->emit_line = (struct buf)BUF_INIT;
+    h->emit_line_busy = false;
     h->foreign_head = NULL;
     h->foreign_tail = &h->foreign_head;
     if (pthread_mutex_init(&h->foreign_mu, NULL) != 0)
@@ -575,6 +590,7 @@ int instance_host_open(struct instance_host *h)
 
 void instance_host_close(struct instance_host *h)
 {
+    buf_free(&h->emit_line);
     if (h->foreign_ready) {
         foreign_drain(&h->foreign_async);
         uv_close((uv_handle_t *)&h->foreign_async, NULL);

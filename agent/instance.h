@@ -65,6 +65,10 @@ struct instance_host {
     pthread_mutex_t foreign_mu;
     struct foreign_item *foreign_head, **foreign_tail;
     size_t foreign_bytes;               /* queued, under foreign_mu */
+    struct buf emit_line;               /* loop thread: api_emit's encoding,
+                                           kept between records */
+    bool emit_line_busy;                /* in use: an emit inside a deliver
+                                           encodes into its own buffer */
 };
 
 enum instance_state {

@@ -476,11 +476,13 @@ int pipeline_deliver(struct pipeline *pl, int kind, const char *lines, size_t le
         return PIPIT_EFULL;
     }
     struct batch_open *o = &pl->open[kind];
-    int64_t now = batch_clock_ns();
+    int64_t now = 0;                    /* read once, when a batch opens */
     const char *p = lines, *end = lines + len;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+        if (o->count == 0 && now == 0)
+            now = batch_clock_ns();
         if (batch_open_add(o, p, n, now) != PIPIT_OK) {
             uint32_t left = 0;
             for (const char *q = p; q < end; q++)

@@ -151,8 +151,11 @@ int record_check(const struct pipit_record *rec, char *err, size_t errlen)
     return PIPIT_OK;
 }
 
-/* ,"key": (keys are the encoder's own, plain ASCII) */
-static int put_key(struct buf *b, const char *key)
+/* ,"key": (keys are the encoder's own, plain ASCII). Always inlined, as are
+ * the put_key_* below, so that strlen() of the constant key is folded. */
+#define PUT_KEY_INLINE static inline __attribute__((always_inline))
+
+PUT_KEY_INLINE int put_key(struct buf *b, const char *key)
 {
     size_t n = strlen(key);
 
@@ -169,26 +172,26 @@ static int put_key(struct buf *b, const char *key)
     return PIPIT_OK;
 }
 
-static int put_key_str(struct buf *b, const char *key, const char *s)
+PUT_KEY_INLINE int put_key_str(struct buf *b, const char *key, const char *s)
 {
     put_key(b, key);
     return buf_json_str(b, s, strlen(s));
 }
 
-static int put_key_num(struct buf *b, const char *key, double v)
+PUT_KEY_INLINE int put_key_num(struct buf *b, const char *key, double v)
 {
     put_key(b, key);
     return buf_json_num(b, v);
 }
 
-static int put_key_u64(struct buf *b, const char *key, uint64_t v)
+PUT_KEY_INLINE int put_key_u64(struct buf *b, const char *key, uint64_t v)
 {
     put_key(b, key);
     return buf_u64(b, v);
 }
 
 /* ,"key":"name" for the names of the encoder's own tables */
-static int put_key_name(struct buf *b, const char *key, const char *name)
+PUT_KEY_INLINE int put_key_name(struct buf *b, const char *key, const char *name)
 {
     put_key(b, key);
     buf_putc(b, '"');

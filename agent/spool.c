@@ -12,7 +12,7 @@
 #include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <libdeflate.h>
 #include <pipit/plugin.h>
 #include "log.h"
 #include "spool.h"
@@ -140,7 +140,7 @@ static bool parse_seg_name(const char *name, uint64_t *first)
 static void entry_header(unsigned char h[HDR_SIZE], uint64_t id, int kind, uint64_t seq,
                          uint32_t count, const void *data, size_t len)
 {
-    uLong crc;
+    uint32_t crc;
 
     memcpy(h, entry_magic, 4);
     h[12] = ENTRY_VERSION;
@@ -150,11 +150,11 @@ static void entry_header(unsigned char h[HDR_SIZE], uint64_t id, int kind, uint6
     put32(h + 20, count);
     put64(h + 24, seq);
     put64(h + 32, id);
-    crc = crc32(0L, h + 12, HDR_SIZE - 12);
+    crc = libdeflate_crc32(0, h + 12, HDR_SIZE - 12);
     if (len)
-        crc = crc32(crc, data, (uInt)len);
+        crc = libdeflate_crc32(crc, data, len);
     put32(h + 8, (uint32_t)crc);
-    put32(h + 4, (uint32_t)crc32(0L, h + 8, HDR_SIZE - 8));
+    put32(h + 4, libdeflate_crc32(0, h + 8, HDR_SIZE - 8));
 }
 
 /* Decode a header whose magic, header CRC, version, flags and length are
@@ -162,7 +162,7 @@ static void entry_header(unsigned char h[HDR_SIZE], uint64_t id, int kind, uint6
 static bool header_check(const unsigned char *h, struct sp_entry *e, uint32_t *crc)
 {
     if (memcmp(h, entry_magic, 4) != 0 ||
-        get32(h + 4) != (uint32_t)crc32(0L, h + 8, HDR_SIZE - 8) ||
+        get32(h + 4) != libdeflate_crc32(0, h + 8, HDR_SIZE - 8) ||
         h[12] != ENTRY_VERSION || h[14] != 0 || h[15] != 0 || get32(h + 16) > MAX_DATA)
         return false;
     memset(e, 0, sizeof *e);
@@ -318,14 +318,14 @@ static uint64_t scan_find(struct scan *sc, uint64_t off)
 }
 
 /* CRC of len bytes at off continued from crc; false on a read error. */
-static bool scan_crc(struct scan *sc, uint64_t off, uint64_t len, uLong *crc)
+static bool scan_crc(struct scan *sc, uint64_t off, uint64_t len, uint32_t *crc)
 {
     while (len > 0) {
         size_t n = len < WINDOW ? (size_t)len : WINDOW;
         const unsigned char *p = scan_at(sc, off, n);
         if (!p)
             return false;
-        *crc = crc32(*crc, p, (uInt)n);
+        *crc = libdeflate_crc32(*crc, p, n);
         off += n;
         len -= n;
     }
@@ -369,7 +369,7 @@ static int scan_segment(struct seg *g, struct scan *sc, uint64_t hi)
             break;                      /* a torn header, or unreadable */
         if (header_check(h, &e, &crc) && e.id >= g->first && e.id < hi && e.id > last &&
             e.len <= sc->size - pos - HDR_SIZE) {
-            uLong c = crc32(0L, h + 12, HDR_SIZE - 12);
+            uint32_t c = libdeflate_crc32(0, h + 12, HDR_SIZE - 12);
             if (!scan_crc(sc, pos + HDR_SIZE, e.len, &c))
                 break;
             if (c == crc) {
@@ -626,7 +626,7 @@ static void save_state(struct spool *s)
         put64(p + REL_HDR + i * 8, s->segs[i]->first);
     for (size_t r = 0; r < 2 * n; r++)
         put64(p + REL_HDR + s->nseg * 8 + r * 8, owed[r]);
-    put32(p + 24, (uint32_t)crc32(0L, p, (uInt)len));
+    put32(p + 24, libdeflate_crc32(0, p, len));
     iov.iov_base = p;
     iov.iov_len = len;
     fd = openat(s->dfd, REL_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -698,7 +698,7 @@ static void load_state(struct spool *s, struct saved *sv)
     n = get32(p + 20);
     crc = get32(p + 24);
     put32(p + 24, 0);
-    if (memcmp(p, rel_magic, 4) != 0 || crc != (uint32_t)crc32(0L, p, (uInt)sb.st_size))
+    if (memcmp(p, rel_magic, 4) != 0 || crc != libdeflate_crc32(0, p, (size_t)sb.st_size))
         goto bad;
     if (get32(p + 4) != REL_VERSION) {
         log_warn("spool", "%s/%s has format version %" PRIu32 ", not %d; ignoring it "
@@ -1402,9 +1402,9 @@ static int read_entry(struct spool *s, struct seg *g, const struct sp_entry *e,
         *why = "bad header";
         return PIPIT_EIO;
     }
-    uLong c = crc32(0L, h + 12, HDR_SIZE - 12);
+    uint32_t c = libdeflate_crc32(0, h + 12, HDR_SIZE - 12);
     if (e->len)
-        c = crc32(c, (const Bytef *)data->data, e->len);
+        c = libdeflate_crc32(c, data->data, e->len);
     if ((uint32_t)c != crc) {
         *why = "bad CRC";
         return PIPIT_EIO;

@@ -1,4 +1,4 @@
-/* test_buf.c: the growable buffer, and the JSON string and number writers checked against jansson. */
+/* test_buf.c: the growable buffer, and the JSON string and number writers checked against jansson and against the one-byte-at-a-time writers they replaced. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -446,6 +446,229 @@ static void test_integers(void)
     buf_free(&b);
 }
 
+/* This file is built twice: once against the core library (SSE2 on x86-64)
+ * and once with buf.c compiled without __SSE2__ (the portable path). */
+#ifdef __SSE2__
+#define PATH_NAME "sse2"
+#else
+#define PATH_NAME "portable"
+#endif
+
+/*
+ * The reference: what buf_json_str() wrote before, one byte at a time, into
+ * out (at least 6 * n + 2 bytes); returns the length. Valid UTF-8 is decided
+ * here from RFC 3629's table of byte ranges, not by buf.c's code.
+ */
+static size_t ref_utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+    size_t len;
+
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+    else
+        return 0;
+    if (len > n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return len;
+}
+
+static size_t ref_json_str(char *out, const unsigned char *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0, i = 0;
+
+    out[o++] = '"';
+    while (i < n) {
+        unsigned char c = p[i];
+        size_t ulen;
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            out[o++] = (char)c;
+            i++;
+        } else if (c >= 0x80 && (ulen = ref_utf8_len(p + i, n - i)) != 0) {
+            memcpy(out + o, p + i, ulen);
+            o += ulen;
+            i += ulen;
+        } else {
+            switch (c) {
+            case '"':  memcpy(out + o, "\\\"", 2); o += 2; break;
+            case '\\': memcpy(out + o, "\\\\", 2); o += 2; break;
+            case '\n': memcpy(out + o, "\\n", 2); o += 2; break;
+            case '\r': memcpy(out + o, "\\r", 2); o += 2; break;
+            case '\t': memcpy(out + o, "\\t", 2); o += 2; break;
+            case '\b': memcpy(out + o, "\\b", 2); o += 2; break;
+            case '\f': memcpy(out + o, "\\f", 2); o += 2; break;
+            default:
+                if (c < 0x20) {
+                    memcpy(out + o, "\\u00", 4);
+                    out[o + 4] = hex[c >> 4];
+                    out[o + 5] = hex[c & 0xf];
+                    o += 6;
+                } else {
+                    memcpy(out + o, "\xef\xbf\xbd", 3);
+                    o += 3;
+                }
+            }
+            i++;
+        }
+    }
+    out[o++] = '"';
+    return o;
+}
+
+static unsigned ref_checked, ref_mismatched;
+
+/* Compare buf_json_str(s) with the reference, after a prefix of plen bytes
+ * already in the buffer (so that the string starts at any alignment). */
+static void check_str(const unsigned char *s, size_t n, size_t plen)
+{
+    static char want[6 * 1024 + 2];
+    struct buf b = BUF_INIT;
+
+    ref_checked++;
+    for (size_t k = 0; k < plen; k++)
+        buf_putc(&b, 'p');
+    size_t wlen = ref_json_str(want, s, n);
+    bool same = buf_json_str(&b, (const char *)s, n) == PIPIT_OK &&
+                b.len == plen + wlen && memcmp(b.data + plen, want, wlen) == 0 &&
+                b.data[b.len] == '\0';
+    if (!same && ref_mismatched++ < 5) {
+        diag("mismatch for %zu bytes at offset %zu:", n, plen);
+        for (size_t k = 0; k < n; k++)
+            fprintf(stderr, "%02x%s", s[k], k + 1 < n ? " " : "\n");
+    }
+    buf_free(&b);
+}
+
+/* Every string of the form plain[k] + piece + plain[m]: the piece at every
+ * position around the 8-, 16- and 32-byte steps, and at the end. */
+static void check_around(const char *piece, size_t plen)
+{
+    unsigned char s[128];
+
+    for (size_t before = 0; before <= 40; before++) {
+        for (size_t after = 0; after <= 20; after++) {
+            size_t n = 0;
+            for (size_t k = 0; k < before; k++)
+                s[n++] = (unsigned char)('a' + k % 26);
+            memcpy(s + n, piece, plen);
+            n += plen;
+            for (size_t k = 0; k < after; k++)
+                s[n++] = (unsigned char)('A' + k % 26);
+            check_str(s, n, 0);
+        }
+    }
+}
+
+static void test_json_str_reference(void)
+{
+    /* pieces that each need a decision: UTF-8 of each length at the edges of
+     * its range, invalid sequences, truncated ones, quotes, backslashes */
+    static const char *const pieces[] = {
+        "\xc2\x80", "\xc3\xa9", "\xdf\xbf",                     /* 2 bytes */
+        "\xe0\xa0\x80", "\xe2\x82\xac", "\xed\x9f\xbf", "\xee\x80\x80",
+        "\xef\xbf\xbf",                                         /* 3 bytes */
+        "\xf0\x90\x80\x80", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf", /* 4 bytes */
+        "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xe0\x9f\xbf",  /* overlong */
+        "\xed\xa0\x80", "\xed\xbf\xbf",                         /* surrogates */
+        "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xf8", "\xff", "\xfe",
+        "\x80", "\xbf", "\xc3", "\xe2\x82", "\xf0\x9f\x98",      /* truncated */
+        "\xc3\x28", "\xe2\x28\xa1", "\xf0\x28\x8c\x28",
+        "\"", "\\", "\\\"", "\"\"", "\\\\", "\x7f", " ", "/", "\x1f\x20",
+        "\r\n", "\t\b\f",
+    };
+    unsigned char s[1024];
+
+    /* every byte alone, and at every position around the steps */
+    for (unsigned c = 0; c < 256; c++) {
+        char one[2] = { (char)c, 0 };
+        s[0] = (unsigned char)c;
+        check_str(s, 1, 0);
+        if (c)
+            check_around(one, 1);
+        else
+            check_around("\0", 1);
+    }
+    for (size_t k = 0; k < sizeof pieces / sizeof pieces[0]; k++)
+        check_around(pieces[k], strlen(pieces[k]));
+    /* plain strings of every length up to 100, at every alignment */
+    for (size_t n = 0; n <= 100; n++) {
+        for (size_t k = 0; k < n; k++)
+            s[k] = (unsigned char)('#' + k % 57);   /* '#' to '[': no quote, no backslash */
+        for (size_t plen = 0; plen < 16; plen++)
+            check_str(s, n, plen);
+    }
+    /* random strings drawn mostly from the bytes that need a decision */
+    static const unsigned char tricky[] = {
+        0x00, 0x01, 0x08, 0x09, 0x0a, 0x0c, 0x0d, 0x1f, 0x20, '"', '\\', 0x7f,
+        0x80, 0xbf, 0xc2, 0xc3, 0xdf, 0xe0, 0xe2, 0xed, 0xef, 0xf0, 0xf4, 0xf5,
+        0xff,
+    };
+    for (int r = 0; r < 30000; r++) {
+        size_t n = rng() % (r % 10 == 0 ? 1000 : 80);
+        for (size_t k = 0; k < n; k++) {
+            uint64_t x = rng();
+            s[k] = x % 3 ? (unsigned char)('a' + (x >> 8) % 26)
+                         : x % 2 ? tricky[(x >> 8) % sizeof tricky]
+                                 : (unsigned char)(x >> 16);
+        }
+        check_str(s, n, rng() % 20);
+    }
+    ok(ref_mismatched == 0, "%s: buf_json_str equals the reference over %u strings",
+       PATH_NAME, ref_checked);
+}
+
+static void check_num(uint64_t u, int64_t i, unsigned *bad)
+{
+    char want[32];
+    struct buf b = BUF_INIT;
+
+    snprintf(want, sizeof want, "%llu", (unsigned long long)u);
+    if (buf_u64(&b, u) != PIPIT_OK || strcmp(b.data, want) != 0) {
+        if ((*bad)++ < 5)
+            diag("buf_u64(%s) wrote %s", want, b.data ? b.data : "(nothing)");
+    }
+    buf_reset(&b);
+    snprintf(want, sizeof want, "%lld", (long long)i);
+    if (buf_i64(&b, i) != PIPIT_OK || strcmp(b.data, want) != 0) {
+        if ((*bad)++ < 5)
+            diag("buf_i64(%s) wrote %s", want, b.data ? b.data : "(nothing)");
+    }
+    buf_free(&b);
+}
+
+static void test_integers_reference(void)
+{
+    unsigned bad = 0, n = 0;
+
+    /* every power of ten and its neighbours, both signs, the extremes */
+    uint64_t p = 1;
+    for (int e = 0; e < 20; e++, p *= 10) {
+        for (int d = -1; d <= 1; d++) {
+            check_num(p + (uint64_t)d, (int64_t)(p + (uint64_t)d), &bad);
+            check_num(p + (uint64_t)d, -(int64_t)((p + (uint64_t)d) & INT64_MAX), &bad);
+            n += 2;
+        }
+    }
+    check_num(UINT64_MAX, INT64_MIN, &bad);
+    check_num(0, INT64_MAX, &bad);
+    n += 2;
+    for (uint64_t v = 0; v < 100000; v++, n++)
+        check_num(v, (int64_t)v - 50000, &bad);
+    for (int r = 0; r < 100000; r++, n++) {
+        uint64_t x = rng() >> (rng() % 64);
+        check_num(x, (int64_t)x, &bad);
+    }
+    ok(bad == 0, "%s: buf_u64 and buf_i64 equal printf over %u numbers", PATH_NAME, n);
+}
+
 int main(void)
 {
     test_append_growth();
@@ -454,5 +677,7 @@ int main(void)
     test_json_str_words();
     test_integers();
     test_json_num();
+    test_json_str_reference();
+    test_integers_reference();
     return done_testing();
 }
