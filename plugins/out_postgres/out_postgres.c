@@ -12,6 +12,7 @@
 #include "../out_sqlite/store_ledger.h"
 #include "../out_sqlite/store_map.h"
 #include "../out_sqlite/store_record.h"
+#include "../out_sqlite/store_stages.h"
 
 #define PG_SCHEMA_VERSION 2
 #define PG_LOCK_KEY 0x70697069          /* advisory lock held while setting up tables */
@@ -31,6 +32,7 @@ enum { PG_ST_ENCODE, PG_ST_CHECK, PG_ST_COPY, PG_ST_SERIES, PG_ST_MERGE, PG_ST_C
 static const char *const pg_stage_names[PG_STAGES] = {
     "parse and encode", "begin and check", "COPY", "series", "merge", "ledger and commit",
 };
+_Static_assert(PG_STAGES <= STORE_STAGES_MAX, "struct store_stages holds every stage");
 
 /* The DDL of schema version 1; '@' stands for the quoted schema name.
  * docs/store-schema.md shows the same text. */
@@ -343,7 +345,7 @@ struct pg_ctx {
 
     uint64_t stored, duplicates, skipped, flushes, retries, connects;
     uint64_t cache_hits, series_lookups, cache_evicted, bin_batches;
-    int64_t stage_ns[PG_STAGES];        /* time spent in each stage, all flushes */
+    struct store_stages stages;         /* time spent in each stage, all flushes */
 };
 
 static const struct pipit_option pg_options[] = {
@@ -689,6 +691,8 @@ static int pg_init(pipit_instance *ins, void *data)
         return PIPIT_ECONFIG;
     }
     PQconninfoFree(opts);
+    ctx->stages.names = pg_stage_names;
+    ctx->stages.n = PG_STAGES;
     if (!*ctx->schema) {
         api->log(ins, PIPIT_LOG_ERROR, "schema is empty");
         return PIPIT_ECONFIG;
@@ -986,23 +990,6 @@ static int pg_stage_bin(struct pg_ctx *ctx, const struct store_rec *r)
     return b->failed ? -1 : 0;
 }
 
-/* Add the time since *t to a stage; *t becomes now. */
-static int64_t pg_mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void pg_lap(struct pg_ctx *ctx, int stage, int64_t *t)
-{
-    int64_t now = pg_mono_ns();
-
-    ctx->stage_ns[stage] += now - *t;
-    *t = now;
-}
-
 /* Send the rows in b with the COPY statement sql. */
 static bool pg_copy_buf(pipit_instance *ins, struct pg_ctx *ctx, const char *sql,
                         const struct store_buf *b)
@@ -1116,10 +1103,10 @@ static bool pg_move(pipit_instance *ins, struct pg_ctx *ctx, int kind, int64_t *
     const char *sql;
 
     if (kind == PIPIT_METRIC) {
-        pg_lap(ctx, PG_ST_MERGE, t);
+        store_lap(&ctx->stages, PG_ST_MERGE, t);
         if (!pg_exec(ins, ctx, pg_sql(ctx, pg_series_sql), "adding series"))
             return false;
-        pg_lap(ctx, PG_ST_SERIES, t);
+        store_lap(&ctx->stages, PG_ST_SERIES, t);
     }
     if (!(sql = pg_sql(ctx, pg_move_sql[kind])))
         return false;
@@ -1142,10 +1129,10 @@ static bool pg_move(pipit_instance *ins, struct pg_ctx *ctx, int kind, int64_t *
 static bool pg_move_new(pipit_instance *ins, struct pg_ctx *ctx, int64_t *t)
 {
     if (ctx->copy[PIPIT_METRIC].len) {
-        pg_lap(ctx, PG_ST_MERGE, t);
+        store_lap(&ctx->stages, PG_ST_MERGE, t);
         if (!pg_exec(ins, ctx, pg_sql(ctx, pg_series_sql), "adding series"))
             return false;
-        pg_lap(ctx, PG_ST_SERIES, t);
+        store_lap(&ctx->stages, PG_ST_SERIES, t);
         if (!pg_exec(ins, ctx, pg_sql(ctx, pg_move_new_samples_sql), "storing records"))
             return false;
     }
@@ -1321,11 +1308,11 @@ static int pg_flush(pipit_instance *ins, void *data, const struct pipit_batch *b
         ctx->retries++;
         return PIPIT_RETRY;
     }
-    t = pg_mono_ns();
+    t = store_mono_ns();
     binary = b->kind == PIPIT_METRIC && ctx->bin_cols > 0;
     if (pg_parse(ins, ctx, b, binary, true, &lines, &skipped) != 0)
         goto nomem;
-    pg_lap(ctx, PG_ST_ENCODE, &t);
+    store_lap(&ctx->stages, PG_ST_ENCODE, &t);
     new_batch = ctx->ledger.n == 1;     /* no relayed records */
 again:
     ctx->sqlstate[0] = '\0';
@@ -1336,28 +1323,28 @@ again:
     if (is_new < 0)
         goto fail;
     new_batch = new_batch && is_new > 0;
-    pg_lap(ctx, PG_ST_CHECK, &t);
+    store_lap(&ctx->stages, PG_ST_CHECK, &t);
     binary = false;
     if (new_batch && ctx->parsed_bin) {
         int known = pg_series_ids(ins, ctx);
         if (known < 0)
             goto fail;
         binary = known > 0;
-        pg_lap(ctx, PG_ST_SERIES, &t);
+        store_lap(&ctx->stages, PG_ST_SERIES, &t);
     }
     if (!binary && ctx->parsed_bin) {   /* the staged way: parse again as text */
         if (pg_parse(ins, ctx, b, false, false, &lines, &skipped) != 0) {
             PQclear(PQexec(ctx->conn, "ROLLBACK"));
             goto nomem;
         }
-        pg_lap(ctx, PG_ST_ENCODE, &t);
+        store_lap(&ctx->stages, PG_ST_ENCODE, &t);
     }
     if (binary && ctx->bin.len && !pg_copy_bin(ins, ctx))
         goto fail;
     for (int k = PIPIT_METRIC; k <= PIPIT_RECORD_KIND_MAX; k++)
         if (ctx->copy[k].len && !pg_copy(ins, ctx, k, new_batch))
             goto fail;
-    pg_lap(ctx, PG_ST_COPY, &t);
+    store_lap(&ctx->stages, PG_ST_COPY, &t);
     if (new_batch) {
         if (!pg_move_new(ins, ctx, &t))
             goto fail;
@@ -1366,13 +1353,13 @@ again:
             if (ctx->copy[k].len && !pg_move(ins, ctx, k, &t))
                 goto fail;
     }
-    pg_lap(ctx, PG_ST_MERGE, &t);
+    store_lap(&ctx->stages, PG_ST_MERGE, &t);
     store_ledger_sort(&ctx->ledger);
     for (size_t i = 0; i < ctx->ledger.n; i++)
         stored += (uint64_t)ctx->ledger.b[i].stored;
     if (!pg_ledger_commit(ins, ctx, now))
         goto fail;
-    pg_lap(ctx, PG_ST_COMMIT, &t);
+    store_lap(&ctx->stages, PG_ST_COMMIT, &t);
     if (binary) {
         pg_cache_keep(ctx);
         ctx->cache_hits += ctx->flush_hits;
@@ -1428,10 +1415,7 @@ static void pg_fini(pipit_instance *ins, void *data)
              "%" PRIu64 " connections made", ctx->stored, ctx->duplicates, ctx->skipped,
              ctx->retries, ctx->flushes, ctx->connects);
     char times[256];
-    int n = 0;
-    for (int i = 0; i < PG_STAGES && n < (int)sizeof times; i++)
-        n += snprintf(times + n, sizeof times - (size_t)n, "%s%s %.3f s", i ? ", " : "",
-                      pg_stage_names[i], (double)ctx->stage_ns[i] / 1e9);
+    store_stages_format(&ctx->stages, times, sizeof times);
     api->log(ins, PIPIT_LOG_INFO, "time per stage: %s", times);
     api->log(ins, PIPIT_LOG_INFO, "series cache: %" PRIu64 " ids reused, %" PRIu64 " looked "
              "up, %" PRIu64 " evicted, %zu held; %" PRIu64 " batches by COPY BINARY",

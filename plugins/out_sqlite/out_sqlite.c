@@ -9,6 +9,7 @@
 #include "store_ledger.h"
 #include "store_map.h"
 #include "store_record.h"
+#include "store_stages.h"
 
 #define SQLITE_SCHEMA_VERSION 2
 #define SQLITE_SWEEP_CHUNK 2000         /* rows per table per sweep step */
@@ -190,6 +191,13 @@ static const char *const sqlite_sql[ST_COUNT] = {
         "(SELECT rowid FROM batches WHERE received_at < ?1 ORDER BY received_at LIMIT ?2)",
 };
 
+/* The stages of a flush, timed apart and logged at the end (sqlite_fini). */
+enum { SQ_ST_PARSE, SQ_ST_SERIES, SQ_ST_INSERT, SQ_ST_LEDGER, SQ_ST_COMMIT, SQ_STAGES };
+static const char *const sqlite_stage_names[SQ_STAGES] = {
+    "parse", "series", "insert", "ledger", "begin and commit",
+};
+_Static_assert(SQ_STAGES <= STORE_STAGES_MAX, "struct store_stages holds every stage");
+
 struct sqlite_ctx {
     const char *path;                   /* option: database file */
     int64_t retention_ms;               /* option: 0 keeps rows forever */
@@ -206,6 +214,7 @@ struct sqlite_ctx {
     struct store_map series;            /* series key -> id (committed rows) */
     struct store_map series_new;        /* the same, made in the open transaction */
     struct store_buf key;               /* scratch for series keys */
+    struct store_stages stages;         /* time spent in each stage, all flushes */
 
     uint64_t stored, duplicates, skipped, flushes, retries, swept;
 };
@@ -372,6 +381,8 @@ static int sqlite_init(pipit_instance *ins, void *data)
     struct sqlite_ctx *ctx = data;
     int rc, err = PIPIT_EIO;
 
+    ctx->stages.names = sqlite_stage_names;
+    ctx->stages.n = SQ_STAGES;
     if (strcmp(ctx->synchronous, "full") != 0 && strcmp(ctx->synchronous, "normal") != 0) {
         api->log(ins, PIPIT_LOG_ERROR, "synchronous must be \"full\" or \"normal\", not \"%s\"",
                  ctx->synchronous);
@@ -469,9 +480,11 @@ static int sqlite_series(struct sqlite_ctx *ctx, const struct store_rec *r, int6
 
 /*
  * Insert one parsed record into its table, ignoring it when its key is
- * already stored. *stored tells which. Returns an SQLite code.
+ * already stored. *stored tells which. *t is the stage timer's mark.
+ * Returns an SQLite code.
  */
-static int sqlite_insert(struct sqlite_ctx *ctx, const struct store_rec *r, bool *stored)
+static int sqlite_insert(struct sqlite_ctx *ctx, const struct store_rec *r, bool *stored,
+                         int64_t *t)
 {
     sqlite3_stmt *s;
     int64_t series_id;
@@ -479,7 +492,9 @@ static int sqlite_insert(struct sqlite_ctx *ctx, const struct store_rec *r, bool
 
     switch (r->kind) {
     case PIPIT_METRIC:
-        if ((rc = sqlite_series(ctx, r, &series_id)) != SQLITE_OK)
+        rc = sqlite_series(ctx, r, &series_id);
+        store_lap(&ctx->stages, SQ_ST_SERIES, t);
+        if (rc != SQLITE_OK)
             return rc;
         s = ctx->st[ST_SAMPLE];
         sqlite3_bind_int64(s, 4, series_id);
@@ -540,6 +555,7 @@ static int sqlite_insert(struct sqlite_ctx *ctx, const struct store_rec *r, bool
     sqlite3_bind_int64(s, 3, r->idx);
     rc = sqlite3_step(s);
     sqlite3_reset(s);
+    store_lap(&ctx->stages, SQ_ST_INSERT, t);
     if (rc != SQLITE_DONE)
         return rc;
     *stored = sqlite3_changes(ctx->db) > 0;
@@ -628,7 +644,7 @@ static int sqlite_flush(pipit_instance *ins, void *data, const struct pipit_batc
     const char *agent = b->agent_id ? b->agent_id : "", *line;
     uint64_t stored = 0, dups = 0, skipped = 0;
     size_t pos = 0, len;
-    int64_t now = api->now_ns(), idx = 0;
+    int64_t now = api->now_ns(), idx = 0, t = store_mono_ns();
     char err[256];
     int rc;
 
@@ -639,7 +655,9 @@ static int sqlite_flush(pipit_instance *ins, void *data, const struct pipit_batc
     }
     ctx->flushes++;
     store_ledger_reset(&ctx->ledger);
-    if ((rc = sqlite_run(ctx, ST_BEGIN)) != SQLITE_OK)
+    rc = sqlite_run(ctx, ST_BEGIN);
+    store_lap(&ctx->stages, SQ_ST_COMMIT, &t);
+    if (rc != SQLITE_OK)
         goto fail;
     carrier = store_ledger_get(&ctx->ledger, agent, (int64_t)b->seq, b->kind,
                                api->host_name(ins));
@@ -650,7 +668,9 @@ static int sqlite_flush(pipit_instance *ins, void *data, const struct pipit_batc
     for (; store_next_line(b->payload, b->payload_len, &pos, &line, &len); idx++) {
         bool is_new = false;
 
-        if (store_rec_parse(r, line, len, agent, (int64_t)b->seq, idx, err, sizeof err) == 0) {
+        int parsed = store_rec_parse(r, line, len, agent, (int64_t)b->seq, idx, err, sizeof err);
+        store_lap(&ctx->stages, SQ_ST_PARSE, &t);
+        if (parsed == 0) {
             g = r->relayed ? store_ledger_get(&ctx->ledger, r->agent, r->seq, r->kind, r->host)
                            : store_ledger_get(&ctx->ledger, agent, (int64_t)b->seq, b->kind,
                                               NULL);
@@ -659,7 +679,7 @@ static int sqlite_flush(pipit_instance *ins, void *data, const struct pipit_batc
                 goto fail;
             }
             g->lines++;
-            rc = sqlite_insert(ctx, r, &is_new);
+            rc = sqlite_insert(ctx, r, &is_new, &t);
             if (rc == SQLITE_OK) {
                 g->stored += is_new;
                 if (is_new)
@@ -686,7 +706,10 @@ static int sqlite_flush(pipit_instance *ins, void *data, const struct pipit_batc
     for (size_t i = 0; i < ctx->ledger.n; i++)
         if ((rc = sqlite_ledger(ctx, &ctx->ledger.b[i], now)) != SQLITE_OK)
             goto fail;
-    if ((rc = sqlite_run(ctx, ST_COMMIT)) != SQLITE_OK)
+    store_lap(&ctx->stages, SQ_ST_LEDGER, &t);
+    rc = sqlite_run(ctx, ST_COMMIT);
+    store_lap(&ctx->stages, SQ_ST_COMMIT, &t);
+    if (rc != SQLITE_OK)
         goto fail;
     /* the new series rows are committed: their ids may be cached for good */
     if (ctx->series.len + ctx->series_new.len > SQLITE_SERIES_CACHE_MAX)
@@ -770,6 +793,9 @@ static void sqlite_fini(pipit_instance *ins, void *data)
              "ignored, %" PRIu64 " lines skipped, %" PRIu64 " of %" PRIu64 " flushes retried, "
              "%" PRIu64 " rows deleted by retention", ctx->path, ctx->stored, ctx->duplicates,
              ctx->skipped, ctx->retries, ctx->flushes, ctx->swept);
+    char times[256];
+    store_stages_format(&ctx->stages, times, sizeof times);
+    api->log(ins, PIPIT_LOG_INFO, "time per stage: %s", times);
     sqlite_close(ctx);
 }
 

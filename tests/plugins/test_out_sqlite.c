@@ -419,7 +419,12 @@ static void test_idempotent(void)
     is_int(flush(&h, AGENT_A, 7, PIPIT_METRIC, p), PIPIT_OK, "third delivery after a restart");
     is_int(q_int("SELECT count(*) FROM samples"), 3, "still 3 samples");
     harness_close(&h);
-    log_taken();
+    /* at its end the sink logs where its flushes spent their time, stage by stage */
+    const char *l = log_taken(), *st = strstr(l, "time per stage: ");
+    ok(st && (T.pg ? strstr(st, "parse and encode ") && strstr(st, ", ledger and commit ")
+                   : strstr(st, "parse ") && strstr(st, ", series ") && strstr(st, ", insert ") &&
+                     strstr(st, ", ledger ") && strstr(st, ", begin and commit ")),
+       "the time per stage is logged, every stage named");
 }
 
 /* Relayed records keep their origin key, however they are re-batched. */
