@@ -239,7 +239,8 @@ static void process_scan_end(struct process_ctx *ctx)
     for (size_t i = 0; i < ctx->nopen; i++)
         if (ctx->open[i].fd >= 0)
             close(ctx->open[i].fd);
-    qsort(ctx->next, ctx->nnext, sizeof *ctx->next, process_open_cmp);
+    if (ctx->nnext > 1)                 /* qsort's base may not be NULL, even for 0 */
+        qsort(ctx->next, ctx->nnext, sizeof *ctx->next, process_open_cmp);
     ctx->open = ctx->next;
     ctx->nopen = ctx->nnext;
     ctx->next = t;
