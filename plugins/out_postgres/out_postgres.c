@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <endian.h>
 #include <libpq-fe.h>
 #include <pipit/plugin.h>
